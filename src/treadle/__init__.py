@@ -1,0 +1,72 @@
+"""treadle: the whole machine-learning loop in one package.
+
+``import treadle as td``; ``td.set_experiment``, ``with td.start_run(): td.log_metric(...)``,
+``td.Client(uri)`` for explicit use. ``TREADLE_URI`` selects a local database or a server.
+"""
+
+from treadle import errors
+from treadle.client import (
+    ActiveRun,
+    BatchError,
+    Client,
+    active_run,
+    end_run,
+    flush,
+    get_client,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_input,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_table,
+    log_text,
+    search_runs,
+    set_experiment,
+    set_tag,
+    set_tags,
+    set_uri,
+    start_run,
+)
+from treadle.config import Settings
+from treadle.tracking import Experiment, Metric, MetricSeries, Run, RunPage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActiveRun",
+    "BatchError",
+    "Client",
+    "Experiment",
+    "Metric",
+    "MetricSeries",
+    "Run",
+    "RunPage",
+    "Settings",
+    "__version__",
+    "active_run",
+    "end_run",
+    "errors",
+    "flush",
+    "get_client",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_table",
+    "log_text",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_uri",
+    "start_run",
+]

@@ -1,0 +1,21 @@
+"""Content-addressed blobs over fsspec, and manifests mapping logical paths to digests."""
+
+from treadle.artifacts._fsspec import FsspecBlobStore
+from treadle.artifacts._manifest import delete_manifest, record_files
+from treadle.artifacts._paths import clean_path
+from treadle.artifacts._service import ArtifactFile, ArtifactService, GcReport
+from treadle.artifacts.base import BlobInfo, BlobStore, hash_file, open_blob_store
+
+__all__ = [
+    "ArtifactFile",
+    "ArtifactService",
+    "BlobInfo",
+    "BlobStore",
+    "FsspecBlobStore",
+    "GcReport",
+    "clean_path",
+    "delete_manifest",
+    "hash_file",
+    "open_blob_store",
+    "record_files",
+]

@@ -1,0 +1,36 @@
+"""One settings object, read from ``TREADLE_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path(".treadle")
+
+
+class Settings(BaseSettings):
+    """Where treadle keeps its metadata and blobs, and how the SDK behaves.
+
+    ``uri`` selects the backend: ``sqlite:///path.db``, ``postgresql+psycopg://...`` or
+    ``http(s)://host:port`` for a treadle server. ``artifacts`` is the blob store root
+    (a local path or an fsspec URL such as ``s3://bucket/prefix`` or ``memory://x``); it is
+    ignored when ``uri`` is a server, which owns its own artifact store.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TREADLE_", extra="ignore")
+
+    uri: str = Field(default=f"sqlite:///{DEFAULT_HOME / 'treadle.db'}")
+    artifacts: str = Field(default=str(DEFAULT_HOME / "artifacts"))
+    token: str | None = None
+    # SDK batcher: how many points per request and how long a point may wait.
+    batch_size: int = 1000
+    flush_interval_s: float = 1.0
+    # Seconds between system-metric samples; 0 turns them off.
+    system_metrics_interval_s: float = 0.0
+    capture_environment: bool = True
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,58 @@
+"""Recording into the graph from inside another capability's write transaction."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlalchemy import Connection, select, update
+
+from treadle.errors import InvalidArgument
+from treadle.lineage._store import edges_table, nodes_table
+from treadle.store import dialect_insert, now_ms
+
+NodeKind = Literal["artifact", "execution", "context"]
+EdgeType = Literal["input", "output", "attribution", "association"]
+
+# Which node kinds each edge type joins (source kind, target kind).
+EDGE_ENDS: dict[str, tuple[str, str]] = {
+    "input": ("artifact", "execution"),
+    "output": ("execution", "artifact"),
+    "attribution": ("context", "artifact"),
+    "association": ("context", "execution"),
+}
+
+
+def put_node(
+    conn: Connection,
+    kind: NodeKind,
+    type: str,
+    name: str,
+    *,
+    external_id: str | None = None,
+    uri: str | None = None,
+    properties: dict[str, Any] | None = None,
+) -> int:
+    """Create a node, or return (and refresh the properties of) the one with ``external_id``."""
+    props = properties or {}
+    if kind not in EDGE_ENDS["input"] + EDGE_ENDS["attribution"]:
+        raise InvalidArgument(f"node kind must be artifact, execution or context, not {kind!r}")
+    values = dict(kind=kind, type=type, name=name, uri=uri, external_id=external_id, properties=props)
+    if external_id is None:
+        result = conn.execute(dialect_insert(conn, nodes_table).values(**values, created_at=now_ms()))
+        return int(result.inserted_primary_key[0])
+    stmt = dialect_insert(conn, nodes_table).values(**values, created_at=now_ms())
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["external_id"]))
+    node_id = int(conn.execute(select(nodes_table.c.id).where(nodes_table.c.external_id == external_id)).scalar_one())
+    if properties is not None or uri is not None:
+        conn.execute(update(nodes_table).where(nodes_table.c.id == node_id).values(name=name, uri=uri, properties=props))
+    return node_id
+
+
+def link(conn: Connection, type: EdgeType, source_id: int, target_id: int, path: str | None = None) -> None:
+    """Add an edge once; adding it again is a no-op."""
+    if type not in EDGE_ENDS:
+        raise InvalidArgument(f"edge type must be one of {sorted(EDGE_ENDS)}, not {type!r}")
+    stmt = dialect_insert(conn, edges_table).values(
+        type=type, source_id=source_id, target_id=target_id, path=path, created_at=now_ms()
+    )
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["type", "source_id", "target_id"]))

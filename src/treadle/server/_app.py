@@ -1,0 +1,71 @@
+"""The FastAPI application: derived operation routes, blob routes, health, UI."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from treadle.client._backend import Backend, get_backend
+from treadle.config import Settings
+from treadle.errors import InvalidArgument
+from treadle.server._blobs import blob_router
+from treadle.server._errors import install_error_handlers
+from treadle.server._operations import service_router
+
+
+def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
+    """A server over a local store (``uri`` a database; defaults from ``TREADLE_*``)."""
+    from treadle import __version__
+
+    settings = Settings()
+    uri = uri or settings.uri
+    if uri.startswith(("http://", "https://")):
+        raise InvalidArgument("a treadle server serves a database, not another server: set TREADLE_URI to sqlite:/// or postgresql+psycopg://")
+    backend: Backend = get_backend(uri, artifacts or settings.artifacts)
+    app = FastAPI(
+        title="treadle",
+        version=__version__,
+        description="treadle's HTTP API. Every operation is `POST /api/v1/<capability>/<operation>` "
+        "with a JSON body of its arguments; blobs stream through `/api/v1/blobs/{sha256}`.",
+        default_response_class=ORJSONResponse,
+    )
+    app.state.backend = backend
+    install_error_handlers(app)
+    for service in (backend.tracking, backend.lineage, backend.events, backend.artifacts):
+        app.include_router(service_router(service))
+    app.include_router(blob_router(backend.artifacts))
+
+    @app.get("/health", tags=["server"])
+    def health() -> dict[str, str]:
+        """Liveness and store reachability."""
+        backend.events.read(limit=1)
+        return {"status": "ok"}
+
+    @app.get("/version", tags=["server"])
+    def version() -> dict[str, str]:
+        from treadle.store import head_revision
+
+        return {"version": __version__, "schema": head_revision()}
+
+    from treadle.ui import ui_router
+
+    app.include_router(ui_router(backend))
+    ui_static(app)
+    return app
+
+
+def ui_static(app: FastAPI) -> None:
+    from fastapi.staticfiles import StaticFiles
+
+    from treadle.ui import STATIC_DIR
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (multi-worker servers read their config from env)."""
+    logging.basicConfig(level=os.environ.get("TREADLE_LOG_LEVEL", "INFO"))
+    return create_app()

@@ -1,0 +1,190 @@
+"""Metric ingest (points, latest values, rollups in one transaction) and history reads."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, case, func, or_, select
+
+from treadle.store import dialect_insert
+from treadle.tracking import _tables as t
+from treadle.tracking._records import Metric, MetricSeries
+
+# Bucket width of each rollup level; level i groups steps by ``step // ROLLUP_WIDTHS[i]``.
+ROLLUP_WIDTHS = (16, 256, 4096, 65536)
+_P = t.metric_points
+_R = t.metric_rollups
+
+
+def insert_points(conn: Connection, run_id: str, points: Sequence[Metric]) -> int:
+    """Insert points; re-sent ones are ignored. Latest values and rollups count each point once."""
+    if not points:
+        return 0
+    rows = [
+        {
+            "run_id": run_id, "key": p.key, "step": p.step, "timestamp": p.timestamp,
+            "value": 0.0 if math.isnan(p.value) else p.value, "is_nan": math.isnan(p.value),
+        }
+        for p in points
+    ]
+    stmt = dialect_insert(conn, _P).on_conflict_do_nothing()
+    stmt = stmt.returning(_P.c.key, _P.c.step, _P.c.timestamp, _P.c.value, _P.c.is_nan)
+    inserted = conn.execute(stmt, rows).all()
+    if inserted:
+        _update_latest(conn, run_id, inserted)
+        _update_rollups(conn, run_id, inserted)
+    return len(inserted)
+
+
+def _update_latest(conn: Connection, run_id: str, inserted: Sequence[Any]) -> None:
+    best: dict[str, Any] = {}
+    for row in inserted:
+        cur = best.get(row.key)
+        if cur is None or (row.step, row.timestamp) >= (cur.step, cur.timestamp):
+            best[row.key] = row
+    stmt = dialect_insert(conn, t.latest_metrics)
+    ex, lm = stmt.excluded, t.latest_metrics.c
+    newer = or_(ex.step > lm.step, (ex.step == lm.step) & (ex.timestamp >= lm.timestamp))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={"step": ex.step, "timestamp": ex.timestamp, "value": ex.value, "is_nan": ex.is_nan},
+        where=newer,
+    )
+    conn.execute(
+        stmt,
+        [
+            {"run_id": run_id, "key": r.key, "step": r.step, "timestamp": r.timestamp, "value": r.value, "is_nan": r.is_nan}
+            for r in best.values()
+        ],
+    )
+
+
+def _merge_min(old: Any, new: Any, pick_new: Any) -> Any:
+    return case((old.is_(None), new), (new.is_(None), old), (pick_new, new), else_=old)
+
+
+def _update_rollups(conn: Connection, run_id: str, inserted: Sequence[Any]) -> None:
+    agg: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for r in inserted:
+        value = None if r.is_nan else r.value
+        for level, width in enumerate(ROLLUP_WIDTHS):
+            k = (r.key, level, r.step // width)
+            a = agg.get(k)
+            if a is None:
+                agg[k] = a = {"count": 0, "min": None, "max": None, "sum": 0.0, "last": (r.step, r.timestamp, value)}
+            a["count"] += 1
+            if value is not None:
+                a["min"] = value if a["min"] is None else min(a["min"], value)
+                a["max"] = value if a["max"] is None else max(a["max"], value)
+                a["sum"] += value
+            if (r.step, r.timestamp) >= a["last"][:2]:
+                a["last"] = (r.step, r.timestamp, value)
+    stmt = dialect_insert(conn, _R)
+    ex, c = stmt.excluded, _R.c
+    newer = or_(ex.last_step > c.last_step, (ex.last_step == c.last_step) & (ex.last_timestamp >= c.last_timestamp))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "key", "level", "bucket"],
+        set_={
+            "count": c.count + ex.count,
+            "sum": c.sum + ex.sum,
+            "min": _merge_min(c.min, ex.min, ex.min < c.min),
+            "max": _merge_min(c.max, ex.max, ex.max > c.max),
+            "last_step": case((newer, ex.last_step), else_=c.last_step),
+            "last_timestamp": case((newer, ex.last_timestamp), else_=c.last_timestamp),
+            "last_value": case((newer, ex.last_value), else_=c.last_value),
+        },
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "run_id": run_id, "key": key, "level": level, "bucket": bucket, "count": a["count"],
+                "min": a["min"], "max": a["max"], "sum": a["sum"],
+                "last_step": a["last"][0], "last_timestamp": a["last"][1], "last_value": a["last"][2],
+            }
+            for (key, level, bucket), a in agg.items()
+        ],
+    )
+
+
+def _nan(v: float | None) -> float:
+    return math.nan if v is None else v
+
+
+def read_history(
+    conn: Connection, run_id: str, key: str, max_points: int | None, start_step: int | None, end_step: int | None
+) -> MetricSeries:
+    coarse = len(ROLLUP_WIDTHS) - 1
+    q = select(func.coalesce(func.sum(_R.c.count), 0), func.min(_R.c.last_step), func.max(_R.c.last_step)).where(
+        _R.c.run_id == run_id, _R.c.key == key, _R.c.level == coarse
+    )
+    if start_step is not None:
+        q = q.where(_R.c.bucket >= start_step // ROLLUP_WIDTHS[coarse])
+    if end_step is not None:
+        q = q.where(_R.c.bucket <= end_step // ROLLUP_WIDTHS[coarse])
+    total, _, _ = conn.execute(q).one()
+    total = int(total)
+    if max_points is None or total <= max_points:
+        return _raw(conn, run_id, key, start_step, end_step, total)
+    lo = start_step if start_step is not None else conn.execute(
+        select(func.min(_P.c.step)).where(_P.c.run_id == run_id, _P.c.key == key)
+    ).scalar_one()
+    hi = end_step if end_step is not None else conn.execute(
+        select(func.max(_P.c.step)).where(_P.c.run_id == run_id, _P.c.key == key)
+    ).scalar_one()
+    # The finest level with at most ~4 buckets per wanted point; then merge buckets down.
+    level = next(
+        (i for i, w in enumerate(ROLLUP_WIDTHS) if (hi - lo) // w + 1 <= 4 * max_points), coarse
+    )
+    width = ROLLUP_WIDTHS[level]
+    rows = conn.execute(
+        select(_R.c.count, _R.c.min, _R.c.max, _R.c.last_step, _R.c.last_timestamp, _R.c.last_value)
+        .where(_R.c.run_id == run_id, _R.c.key == key, _R.c.level == level,
+               _R.c.bucket >= lo // width, _R.c.bucket <= hi // width)
+        .order_by(_R.c.bucket)
+    ).all()
+    group = max(1, math.ceil(len(rows) / max_points))
+    steps, stamps, values, mins, maxs = [], [], [], [], []
+    for i in range(0, len(rows), group):
+        chunk = rows[i : i + group]
+        lows = [r.min for r in chunk if r.min is not None]
+        highs = [r.max for r in chunk if r.max is not None]
+        last = chunk[-1]
+        steps.append(last.last_step)
+        stamps.append(last.last_timestamp)
+        values.append(_nan(last.last_value))
+        mins.append(min(lows) if lows else math.nan)
+        maxs.append(max(highs) if highs else math.nan)
+    return MetricSeries(
+        key=key, steps=steps, timestamps=stamps, values=values, mins=mins, maxs=maxs,
+        downsampled=True, total_points=total,
+    )
+
+
+def _raw(conn: Connection, run_id: str, key: str, start: int | None, end: int | None, total: int) -> MetricSeries:
+    q = select(_P.c.step, _P.c.timestamp, _P.c.value, _P.c.is_nan).where(_P.c.run_id == run_id, _P.c.key == key)
+    if start is not None:
+        q = q.where(_P.c.step >= start)
+    if end is not None:
+        q = q.where(_P.c.step <= end)
+    rows = conn.execute(q.order_by(_P.c.step, _P.c.timestamp)).all()
+    return MetricSeries(
+        key=key,
+        steps=[r[0] for r in rows],
+        timestamps=[r[1] for r in rows],
+        values=[math.nan if r[3] else r[2] for r in rows],
+        total_points=len(rows) if (start is not None or end is not None) else max(total, len(rows)),
+    )
+
+
+def latest_by_run(conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    lm = t.latest_metrics.c
+    for run_id, key, value, is_nan in conn.execute(
+        select(lm.run_id, lm.key, lm.value, lm.is_nan).where(lm.run_id.in_(run_ids))
+    ):
+        out[run_id][key] = math.nan if is_nan else value
+    return out

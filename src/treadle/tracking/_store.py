@@ -1,0 +1,113 @@
+"""Row <-> record helpers for experiments and runs (ORM-free; rows never leave this module)."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from treadle.errors import InvalidArgument, NotFound
+from treadle.tracking import _tables as t
+from treadle.tracking._metrics import latest_by_run
+from treadle.tracking._records import Experiment, Run
+
+KEY_RE = re.compile(r"^[\w\-./ :]+$")
+MAX_KEY = 250
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+_ADJECTIVES = "amber bold brisk calm clever crisp deft eager fair gentle keen lucid merry nimble quiet rapid sly tidy vivid witty".split()
+_NOUNS = "badger crane falcon fox heron ibis lark lynx marten newt otter owl panda quail raven seal swift tern wren yak".split()
+
+
+def random_name() -> str:
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}"
+
+
+def check_key(key: str, what: str) -> str:
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY or not KEY_RE.match(key) or ".." in key.split("/"):
+        raise InvalidArgument(
+            f"invalid {what} key {key[:80] if isinstance(key, str) else key!r}: use 1-{MAX_KEY} letters, digits, "
+            "'_', '-', '.', '/', ':' or spaces"
+        )
+    return key
+
+
+def check_value(key: str, value: str, limit: int, what: str) -> str:
+    if len(value) > limit:
+        raise InvalidArgument(f"{what} {key!r} has a {len(value)}-character value; the limit is {limit}")
+    return value
+
+
+def check_metric(key: str, value: float, step: int, timestamp: int) -> None:
+    check_key(key, "metric")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise InvalidArgument(f"metric {key!r} must be a number, got {type(value).__name__}")
+    if abs(step) >= 2**63 or abs(timestamp) >= 2**63:
+        raise InvalidArgument(f"metric {key!r} step and timestamp must fit in 64 bits")
+
+
+def experiment_pk(experiment_id: str | int) -> int:
+    try:
+        return int(experiment_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"experiment {experiment_id!r} does not exist") from None
+
+
+def load_experiment(conn: Connection, experiment_id: str | int) -> Experiment:
+    row = conn.execute(select(t.experiments).where(t.experiments.c.id == experiment_pk(experiment_id))).first()
+    if row is None:
+        raise NotFound(f"experiment {experiment_id!r} does not exist")
+    return _experiment(conn, [row])[0]
+
+
+def load_experiments(conn: Connection, rows: Sequence[Any]) -> list[Experiment]:
+    return _experiment(conn, rows)
+
+
+def _experiment(conn: Connection, rows: Sequence[Any]) -> list[Experiment]:
+    ids = [r.id for r in rows]
+    tags: dict[int, dict[str, str]] = defaultdict(dict)
+    if ids:
+        for eid, k, v in conn.execute(select(t.experiment_tags).where(t.experiment_tags.c.experiment_id.in_(ids))):
+            tags[eid][k] = v
+    return [
+        Experiment(
+            id=str(r.id), name=r.name, description=r.description, lifecycle=r.lifecycle,
+            created_at=r.created_at, updated_at=r.updated_at, tags=tags[r.id],
+        )
+        for r in rows
+    ]
+
+
+def run_row(conn: Connection, run_id: str) -> Any:
+    row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
+    if row is None:
+        raise NotFound(f"run {run_id!r} does not exist")
+    return row
+
+
+def load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
+    """Assemble runs with params, tags and latest metrics in three queries, whatever the count."""
+    ids = [r.id for r in rows]
+    params: dict[str, dict[str, str]] = defaultdict(dict)
+    tags: dict[str, dict[str, str]] = defaultdict(dict)
+    metrics: dict[str, dict[str, float]] = {}
+    if ids:
+        for run_id, k, v in conn.execute(select(t.params).where(t.params.c.run_id.in_(ids))):
+            params[run_id][k] = v
+        for run_id, k, v in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(ids))):
+            tags[run_id][k] = v
+        metrics = latest_by_run(conn, ids)
+    return [
+        Run(
+            id=r.id, experiment_id=str(r.experiment_id), parent_id=r.parent_id, name=r.name, status=r.status,
+            start_time=r.start_time, end_time=r.end_time, description=r.description, lifecycle=r.lifecycle,
+            params=params[r.id], tags=tags[r.id], metrics=metrics.get(r.id, {}),
+        )
+        for r in rows
+    ]
