@@ -53,6 +53,7 @@ class BlobStore(ABC):
     """Immutable, content-addressed blobs (see the module docstring for the contract)."""
 
     url: str
+    listable = True  # False where listing and deleting belong to a server (remote stores)
 
     @abstractmethod
     def exists(self, digest: str) -> bool: ...

@@ -80,6 +80,8 @@ def remote_service(http: httpx.Client, service: type[S]) -> S:
 class RemoteBlobStore(BlobStore):
     """Blobs through a treadle server: HEAD/PUT/GET ``/api/v1/blobs/{digest}``, streamed both ways."""
 
+    listable = False
+
     def __init__(self, http: httpx.Client) -> None:
         self.http = http
         self.url = f"{http.base_url}api/v1/blobs"

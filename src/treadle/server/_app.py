@@ -6,7 +6,6 @@ import logging
 import os
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from treadle.client._backend import Backend, get_backend
 from treadle.config import Settings
@@ -30,7 +29,6 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
         version=__version__,
         description="treadle's HTTP API. Every operation is `POST /api/v1/<capability>/<operation>` "
         "with a JSON body of its arguments; blobs stream through `/api/v1/blobs/{sha256}`.",
-        default_response_class=ORJSONResponse,
     )
     app.state.backend = backend
     install_error_handlers(app)

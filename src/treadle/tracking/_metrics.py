@@ -114,31 +114,37 @@ def _nan(v: float | None) -> float:
     return math.nan if v is None else v
 
 
+def _bucket_sum(conn: Connection, run_id: str, key: str, level: int, lo: int | None, hi: int | None) -> tuple[int, int | None, int | None]:
+    """Points in the buckets of ``level`` overlapping [lo, hi] (exact when unbounded), and the step range."""
+    width = ROLLUP_WIDTHS[level]
+    q = select(func.coalesce(func.sum(_R.c.count), 0), func.min(_R.c.bucket), func.max(_R.c.last_step)).where(
+        _R.c.run_id == run_id, _R.c.key == key, _R.c.level == level
+    )
+    if lo is not None:
+        q = q.where(_R.c.bucket >= lo // width)
+    if hi is not None:
+        q = q.where(_R.c.bucket <= hi // width)
+    total, first_bucket, last_step = conn.execute(q).one()
+    return int(total), (None if first_bucket is None else first_bucket * width), last_step
+
+
 def read_history(
     conn: Connection, run_id: str, key: str, max_points: int | None, start_step: int | None, end_step: int | None
 ) -> MetricSeries:
     coarse = len(ROLLUP_WIDTHS) - 1
-    q = select(func.coalesce(func.sum(_R.c.count), 0), func.min(_R.c.last_step), func.max(_R.c.last_step)).where(
-        _R.c.run_id == run_id, _R.c.key == key, _R.c.level == coarse
-    )
-    if start_step is not None:
-        q = q.where(_R.c.bucket >= start_step // ROLLUP_WIDTHS[coarse])
-    if end_step is not None:
-        q = q.where(_R.c.bucket <= end_step // ROLLUP_WIDTHS[coarse])
-    total, _, _ = conn.execute(q).one()
-    total = int(total)
-    if max_points is None or total <= max_points:
+    total, first, last = _bucket_sum(conn, run_id, key, coarse, None, None)
+    if max_points is None or total <= max_points or first is None or last is None:
         return _raw(conn, run_id, key, start_step, end_step, total)
-    lo = start_step if start_step is not None else conn.execute(
-        select(func.min(_P.c.step)).where(_P.c.run_id == run_id, _P.c.key == key)
-    ).scalar_one()
-    hi = end_step if end_step is not None else conn.execute(
-        select(func.max(_P.c.step)).where(_P.c.run_id == run_id, _P.c.key == key)
-    ).scalar_one()
+    lo = first if start_step is None else max(start_step, first)
+    hi = last if end_step is None else min(end_step, last)
+    if lo > hi:
+        return _raw(conn, run_id, key, start_step, end_step, total)
     # The finest level with at most ~4 buckets per wanted point; then merge buckets down.
-    level = next(
-        (i for i, w in enumerate(ROLLUP_WIDTHS) if (hi - lo) // w + 1 <= 4 * max_points), coarse
-    )
+    level = next((i for i, w in enumerate(ROLLUP_WIDTHS) if (hi - lo) // w + 1 <= 4 * max_points), coarse)
+    if start_step is not None or end_step is not None:
+        in_range, _, _ = _bucket_sum(conn, run_id, key, level, lo, hi)  # overcounts at most two edge buckets
+        if in_range <= max_points:
+            return _raw(conn, run_id, key, start_step, end_step, total)
     width = ROLLUP_WIDTHS[level]
     rows = conn.execute(
         select(_R.c.count, _R.c.min, _R.c.max, _R.c.last_step, _R.c.last_timestamp, _R.c.last_value)
@@ -152,10 +158,10 @@ def read_history(
         chunk = rows[i : i + group]
         lows = [r.min for r in chunk if r.min is not None]
         highs = [r.max for r in chunk if r.max is not None]
-        last = chunk[-1]
-        steps.append(last.last_step)
-        stamps.append(last.last_timestamp)
-        values.append(_nan(last.last_value))
+        last_row = chunk[-1]
+        steps.append(last_row.last_step)
+        stamps.append(last_row.last_timestamp)
+        values.append(_nan(last_row.last_value))
         mins.append(min(lows) if lows else math.nan)
         maxs.append(max(highs) if highs else math.nan)
     return MetricSeries(

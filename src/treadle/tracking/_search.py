@@ -17,7 +17,9 @@ from treadle.tracking._filter import BoolOp, Compare, Field, parse_field, parse_
 
 _NUMERIC_OPS = {"=", "!=", "<", "<=", ">", ">="}
 _STRING_OPS = {"=", "!=", "like", "ilike", "in", "not in"}
-_ORDER_RE = re.compile(r"^\s*(?P<field>.+?)(?:\s+(?P<dir>asc|desc))?\s*$", re.IGNORECASE)
+_ORDER_RE = re.compile(
+    r"^\s*(?P<field>[A-Za-z_]+\.(?:`[^`]+`|\"[^\"]+\"|\S+)|[A-Za-z_]+)(?:\s+(?P<dir>asc|desc))?\s*$", re.IGNORECASE
+)
 
 
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:

@@ -365,7 +365,6 @@ class TrackingService(Service):
         conn.execute(stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in clean.items()])
         stored = dict(
             conn.execute(select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == run_id, t.params.c.key.in_(list(clean))))
-            .tuples()
             .all()
         )
         clashes = {k: (stored[k], v) for k, v in clean.items() if stored.get(k) != v}

@@ -1,4 +1,9 @@
-"""Server-rendered web UI (Jinja2 + htmx + uPlot, vendored under ``static/``)."""
+"""Server-rendered web UI (Jinja2 + htmx + uPlot, vendored under ``static/``).
+
+Pages read everything through the backend's services (``backend.tracking``, ``backend.artifacts``,
+``backend.blobs``); ``treadle.server`` mounts :func:`ui_router` and serves :data:`STATIC_DIR` at
+``/static``.
+"""
 
 from treadle.ui._pages import STATIC_DIR, ui_router
 

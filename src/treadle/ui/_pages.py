@@ -1,22 +1,26 @@
-"""UI routes."""
+"""The UI router: every page and the chart JSON, over one backend's services."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
 
-STATIC_DIR = Path(__file__).parent / "static"
+from treadle.ui._api import api_router
+from treadle.ui._compare import compare_router
+from treadle.ui._experiments import experiments_router
+from treadle.ui._render import STATIC_DIR
+from treadle.ui._runs import runs_router
+
+if TYPE_CHECKING:
+    from treadle.client._backend import Backend
+
+__all__ = ["STATIC_DIR", "ui_router"]
 
 
-def ui_router(backend: Any) -> APIRouter:
+def ui_router(backend: Backend) -> APIRouter:
+    """Pages at ``/``, ``/experiments/{id}``, ``/runs/{id}``, ``/compare``; chart data under ``/ui/api``."""
     router = APIRouter(include_in_schema=False)
-
-    @router.get("/", response_class=HTMLResponse)
-    def index() -> str:
-        exps = backend.tracking.list_experiments()
-        return "<h1>treadle</h1><ul>" + "".join(f"<li>{e.name}</li>" for e in exps) + "</ul>"
-
+    for sub in (experiments_router, runs_router, compare_router, api_router):
+        router.include_router(sub(backend))
     return router

@@ -1,0 +1,95 @@
+"""The root ``treadle`` app: global options, error reporting, and the command groups."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import click
+import typer
+from pydantic import ValidationError
+from typer.core import TyperGroup
+
+from treadle.cli import _artifacts, _db, _demo, _experiments, _runs, _server
+from treadle.cli._context import CliState
+from treadle.cli._output import print_error
+from treadle.errors import TreadleError
+
+
+class _TreadleGroup(TyperGroup):
+    """Turns treadle's errors (user mistakes: unknown ids, bad filters, ...) into one red line and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TreadleError as exc:
+            print_error(exc.message)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_TreadleGroup,
+    name="treadle",
+    help="treadle: the whole machine-learning loop in one package.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from treadle import __version__
+
+        typer.echo(f"treadle {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    uri: Annotated[
+        str | None,
+        typer.Option(
+            "--uri",
+            help="Database (sqlite:///path.db, postgresql+psycopg://...) or server (http://host:port). "
+            "[default: $TREADLE_URI or sqlite:///.treadle/treadle.db]",
+            show_default=False,
+        ),
+    ] = None,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts",
+            help="Blob store root, a path or an fsspec URL (ignored for a server). "
+            "[default: $TREADLE_ARTIFACTS or .treadle/artifacts]",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """treadle: the whole machine-learning loop in one package."""
+    from treadle.config import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print_error(f"bad TREADLE_* environment variable: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}")
+        raise typer.Exit(1) from None
+    ctx.obj = CliState(uri=uri or settings.uri, artifacts=artifacts or settings.artifacts)
+
+
+app.command("server")(_server.server)
+app.add_typer(_experiments.app, name="experiments")
+app.add_typer(_runs.app, name="runs")
+app.add_typer(_artifacts.app, name="artifacts")
+app.command("gc")(_artifacts.gc)
+app.add_typer(_db.app, name="db")
+app.command("demo")(_demo.demo)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="treadle")

@@ -1,0 +1,159 @@
+"""``treadle runs``: search, delete, restore and purge runs (``show``/``compare`` in ``_runs_show``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from treadle.cli._context import View, resolve_experiment, resolve_run, state
+from treadle.cli._output import fail, fmt_duration, fmt_number, fmt_time, note, out, status_text
+from treadle.cli._runs_show import compare, show
+from treadle.tracking import Run
+
+app = typer.Typer(no_args_is_help=True, help="Search, inspect, compare, delete, restore and purge runs.")
+app.command("show")(show)
+app.command("compare")(compare)
+
+RunRef = Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id, or a unique prefix of one.")]
+DEFAULT_METRIC_COLUMNS = 4
+_KINDS = {"metrics": "metrics", "params": "params", "tags": "tags"}
+
+
+@app.command("list")
+def list_runs(
+    ctx: typer.Context,
+    experiment: Annotated[
+        list[str] | None,
+        typer.Option("--experiment", "-e", metavar="NAME_OR_ID", help="Only this experiment (repeatable)."),
+    ] = None,
+    filter: Annotated[
+        str | None,
+        typer.Option("--filter", "-f", help="e.g. \"metrics.acc > 0.9 and params.lr = '0.01'\"."),
+    ] = None,
+    order_by: Annotated[
+        list[str] | None, typer.Option("--order-by", "-o", help="e.g. 'metrics.acc DESC' (repeatable).")
+    ] = None,
+    max_results: Annotated[int, typer.Option("--max", "-n", min=1, max=50_000, help="At most this many runs.")] = 100,
+    view: Annotated[View, typer.Option("--view", help="Which lifecycle to show.")] = View.active,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column", "-c", metavar="metrics.K|params.K|tags.K",
+            help=f"Extra column (repeatable); default: up to {DEFAULT_METRIC_COLUMNS} metrics.",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only run ids, one per line.")] = False,
+) -> None:
+    """Search runs across experiments, filtered and ordered."""
+    client = state(ctx).client()
+    experiment_ids = [resolve_experiment(client, e).id for e in experiment or []] or None
+    page = client.tracking.search_runs(
+        experiment_ids=experiment_ids, filter=filter, order_by=order_by, max_results=max_results, view=view.value
+    )
+    if quiet:
+        for run in page.runs:
+            typer.echo(run.id)
+        return
+    if not page.runs:
+        note("No runs match.")
+        return
+    names = {e.id: e.name for e in client.tracking.list_experiments(view="all")}
+    columns = [_parse_column(c) for c in column] if column else _default_columns(page.runs, order_by or [])
+    table = Table(title=f"{len(page.runs)} runs")
+    table.add_column("run id", style="cyan", no_wrap=True)
+    table.add_column("name", style="bold")
+    table.add_column("experiment")
+    table.add_column("status", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    for kind, key in columns:
+        table.add_column(f"{kind}.{key}", justify="right" if kind == "metrics" else "left")
+    for run in page.runs:
+        cells = [_cell(run, kind, key) for kind, key in columns]
+        name = Text(("└ " if run.parent_id else "") + run.name)
+        table.add_row(
+            run.id, name, names.get(run.experiment_id, run.experiment_id), status_text(run.status),
+            fmt_time(run.start_time), fmt_duration(run.start_time, run.end_time), *cells,
+        )
+    out().print(table)
+    if page.next_page_token:
+        note(f"More runs match; raise --max (now {max_results}) to see them.")
+
+
+def _parse_column(spec: str) -> tuple[str, str]:
+    prefix, _, key = spec.partition(".")
+    kind = _KINDS.get(prefix.lower())
+    if kind is None or not key:
+        fail(f"column {spec!r} must look like metrics.KEY, params.KEY or tags.KEY")
+    return kind, key
+
+
+def _default_columns(runs: list[Run], order_by: list[str]) -> list[tuple[str, str]]:
+    """Metrics named in --order-by first, then the most common ones (system metrics last)."""
+    wanted: list[str] = []
+    for spec in order_by:
+        field = spec.strip().split()[0] if spec.strip() else ""
+        if field.lower().startswith("metrics."):
+            wanted.append(field.split(".", 1)[1])
+    counts = Counter(k for run in runs for k in run.metrics)
+    common = sorted(counts, key=lambda k: (k.startswith("system/"), -counts[k], k))
+    keys = list(dict.fromkeys(wanted + common))[:DEFAULT_METRIC_COLUMNS]
+    return [("metrics", k) for k in keys]
+
+
+def _cell(run: Run, kind: str, key: str) -> str:
+    if kind == "metrics":
+        return fmt_number(run.metrics.get(key))
+    return (run.params if kind == "params" else run.tags).get(key, "")
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, run_id: RunRef) -> None:
+    """Soft-delete a run (restore brings it back; purge removes it for good)."""
+    client = state(ctx).client()
+    run = client.tracking.delete_run(resolve_run(client, run_id).id)
+    note(f"Deleted run {run.id} ({run.name}); undo with `treadle runs restore {run.id}`")
+
+
+@app.command("restore")
+def restore(ctx: typer.Context, run_id: RunRef) -> None:
+    """Restore a deleted run."""
+    client = state(ctx).client()
+    run = client.tracking.restore_run(resolve_run(client, run_id).id)
+    note(f"Restored run {run.id} ({run.name})")
+
+
+@app.command("purge")
+def purge(
+    ctx: typer.Context,
+    run_ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[RUN_ID]...", help="Deleted runs to purge; every deleted run when omitted."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove deleted runs for good: their metadata and the blobs nothing else references."""
+    client = state(ctx).client()
+    runs = [resolve_run(client, r) for r in run_ids or []]
+    active = [r.id for r in runs if r.lifecycle != "deleted"]
+    if active:
+        fail(f"delete runs before purging them (`treadle runs delete`); still active: {', '.join(active)}")
+    ids = [r.id for r in runs] if run_ids else None
+    if not yes:
+        if ids is None:
+            count = len(client.tracking.search_runs(max_results=50_000, view="deleted").runs)
+            if count == 0:
+                note("No deleted runs to purge.")
+                return
+            what = f"all {count} deleted runs"
+        else:
+            what = f"{len(ids)} run{'s' if len(ids) != 1 else ''}"
+        typer.confirm(f"Permanently remove {what}? This cannot be undone", abort=True)
+    report = client.tracking.purge_runs(ids)
+    note(f"Purged {len(report.runs)} runs and {report.blobs_deleted} unreferenced blobs.")
+    for run in report.runs:
+        note(f"  {run}")

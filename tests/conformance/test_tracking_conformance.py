@@ -1,0 +1,1 @@
+from treadle.testing.tracking import *  # noqa: F403

@@ -1,0 +1,51 @@
+"""Shared fixtures: real SQLite, PostgreSQL and HTTP backends."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from treadle.client._backend import reset_backends
+
+PG_ADMIN = os.environ.get("TREADLE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_admin_conn():  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(PG_ADMIN.replace("+psycopg", ""), autocommit=True, connect_timeout=3)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    try:
+        admin = _pg_admin_conn()
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN} ({exc})")
+    name = f"treadle_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        reset_backends()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'treadle.db'}"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Point the SDK's defaults at this test's temp dir, and forget cached backends after."""
+    monkeypatch.setenv("TREADLE_URI", f"sqlite:///{tmp_path / 'default.db'}")
+    monkeypatch.setenv("TREADLE_ARTIFACTS", str(tmp_path / "default-artifacts"))
+    monkeypatch.setenv("TREADLE_CAPTURE_ENVIRONMENT", "false")
+    yield
