@@ -65,7 +65,7 @@ def body_model(service: type[Service], spec: OperationSpec) -> type[Any]:
         fields[name] = (spec.hints.get(name, Any), default)
     model_name = "".join(part.title() for part in f"{service.capability}_{spec.name}".split("_")) + "Request"
     config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
-    return create_model(model_name, __config__=config, **fields)  # type: ignore[no-any-return, call-overload]
+    return create_model(model_name, __config__=config, **fields)
 
 
 def result_adapter(spec: OperationSpec) -> Any:

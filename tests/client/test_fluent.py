@@ -89,7 +89,9 @@ def test_artifact_helpers(sdk: td.Client, tmp_path: Path) -> None:
     paths = {f.path for f in sdk.list_artifacts(run.id)}
     assert {"plots/line.png", "tables/preds.json", "config.yaml", "notes.txt", "files/f.txt"} <= paths
     assert sdk.read_artifact(run.id, "plots/line.png")[:8] == b"\x89PNG\r\n\x1a\n"
-    assert pd.read_json(__import__("io").BytesIO(sdk.read_artifact(run.id, "tables/preds.json")), orient="split").equals(frame)
+    assert pd.read_json(
+        __import__("io").BytesIO(sdk.read_artifact(run.id, "tables/preds.json")), orient="split"
+    ).equals(frame)
     assert b"depth: 3" in sdk.read_artifact(run.id, "config.yaml")
     upstream = sdk.lineage.upstream(sdk.lineage.find_node(f"run:{run.id}").id, hops=1)
     names = {n.name for n in upstream.nodes}
@@ -141,8 +143,10 @@ def test_environment_capture_in_a_git_repo(tmp_path: Path) -> None:
     subprocess.run([*git, "commit", "-qm", "init"], cwd=repo, check=True)
     script.write_text(script.read_text() + "# local change\n")  # dirty
     env = {
-        "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-        "TREADLE_URI": f"sqlite:///{tmp_path / 'cap.db'}", "TREADLE_ARTIFACTS": str(tmp_path / "art"),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TREADLE_URI": f"sqlite:///{tmp_path / 'cap.db'}",
+        "TREADLE_ARTIFACTS": str(tmp_path / "art"),
     }
     out = subprocess.run([sys.executable, str(script)], cwd=repo, env=env, capture_output=True, text=True, check=True)
     client = td.Client(env["TREADLE_URI"], env["TREADLE_ARTIFACTS"])

@@ -60,7 +60,9 @@ def blob_store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pyte
     if kind == "s3":
         endpoint = request.getfixturevalue("s3_endpoint")
         for key, value in {
-            "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_DEFAULT_REGION": "us-east-1",
         }.items():
             monkeypatch.setenv(key, value)

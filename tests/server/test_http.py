@@ -55,7 +55,9 @@ def test_health_version_openapi(http: httpx.Client) -> None:
         ("no_such_operation", {}, 404, "NOT_FOUND"),
     ],
 )
-def test_bad_requests_get_clear_errors(http: httpx.Client, op: str, body: dict[str, object], status: int, code: str) -> None:
+def test_bad_requests_get_clear_errors(
+    http: httpx.Client, op: str, body: dict[str, object], status: int, code: str
+) -> None:
     response = _op(http, op, **body)
     assert response.status_code == status
     error = response.json()["error"]

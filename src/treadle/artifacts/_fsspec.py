@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -105,10 +106,8 @@ class FsspecBlobStore(BlobStore):
             raise CorruptBlob(f"blob {digest} is corrupt: its bytes hash to {sha.hexdigest()}")
 
     def delete(self, digest: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._path(digest))
-        except FileNotFoundError:
-            pass
 
     def list(self) -> Iterator[tuple[str, float]]:
         if not self.fs.exists(self.root):

@@ -79,6 +79,4 @@ class ArtifactService(Service):
         if not dry_run:
             for digest in orphans:
                 self.blobs.delete(digest)
-        return GcReport(
-            blobs=len(stored), referenced=len(referenced), unreferenced=orphans, deleted=not dry_run
-        )
+        return GcReport(blobs=len(stored), referenced=len(referenced), unreferenced=orphans, deleted=not dry_run)

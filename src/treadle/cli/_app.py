@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import click
 import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
@@ -18,7 +17,7 @@ from treadle.errors import TreadleError
 class _TreadleGroup(TyperGroup):
     """Turns treadle's errors (user mistakes: unknown ids, bad filters, ...) into one red line and exit 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer.Context; typed loosely as typer vendors click
         try:
             return super().invoke(ctx)
         except TreadleError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import typer
 
@@ -15,7 +15,7 @@ from treadle.tracking import Experiment, Run
 MIN_PREFIX = 4
 
 
-class View(str, Enum):
+class View(StrEnum):
     """Which lifecycle a listing shows."""
 
     active = "active"

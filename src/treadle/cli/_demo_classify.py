@@ -58,26 +58,30 @@ def fit_classifier(model: Any, split: Split, epochs: int, labels: list[str], fea
 
 
 def _simple(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items() if isinstance(v, (int, float, str, bool, tuple, type(None)))}
+    simple = (int, float, str, bool, tuple, type(None))
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items() if isinstance(v, simple)}
 
 
-def _iris_models(seed: int) -> list[tuple[str, Any, dict[str, Any]]]:
+# name -> params of each iris run; ``_build`` turns params into an estimator.
+IRIS_MODELS: list[tuple[str, dict[str, Any]]] = [
+    *((f"sgd-logloss-a{a:g}", {"model": "SGDClassifier", "loss": "log_loss", "alpha": a}) for a in (1e-4, 1e-3, 1e-2)),
+    ("sgd-huber-a0.001", {"model": "SGDClassifier", "loss": "modified_huber", "alpha": 1e-3}),
+    *(
+        (f"mlp-{size}-lr{lr:g}", {"model": "MLPClassifier", "hidden_layer_sizes": size, "learning_rate_init": lr})
+        for size in ("16", "32x16")
+        for lr in (1e-3, 1e-2)
+    ),
+]
+
+
+def _build(params: dict[str, Any], seed: int) -> Any:
     from sklearn.linear_model import SGDClassifier
     from sklearn.neural_network import MLPClassifier
 
-    models: list[tuple[str, Any, dict[str, Any]]] = []
-    for alpha in (1e-4, 1e-3, 1e-2):
-        model = SGDClassifier(loss="log_loss", alpha=alpha, random_state=seed)
-        models.append((f"sgd-logloss-a{alpha:g}", model, {"model": "SGDClassifier", "loss": "log_loss", "alpha": alpha}))
-    model = SGDClassifier(loss="modified_huber", alpha=1e-3, random_state=seed)
-    models.append(("sgd-huber-a0.001", model, {"model": "SGDClassifier", "loss": "modified_huber", "alpha": 1e-3}))
-    for hidden in ((16,), (32, 16)):
-        for lr in (1e-3, 1e-2):
-            model = MLPClassifier(hidden_layer_sizes=hidden, learning_rate_init=lr, random_state=seed)
-            size = "x".join(map(str, hidden))
-            params = {"model": "MLPClassifier", "hidden_layer_sizes": size, "learning_rate_init": lr}
-            models.append((f"mlp-{size}-lr{lr:g}", model, params))
-    return models
+    if params["model"] == "SGDClassifier":
+        return SGDClassifier(loss=params["loss"], alpha=params["alpha"], random_state=seed)
+    hidden = tuple(int(n) for n in params["hidden_layer_sizes"].split("x"))
+    return MLPClassifier(hidden_layer_sizes=hidden, learning_rate_init=params["learning_rate_init"], random_state=seed)
 
 
 def iris_classifiers(ctx: DemoContext) -> None:
@@ -90,7 +94,8 @@ def iris_classifiers(ctx: DemoContext) -> None:
     data = load_iris()
     split = Split.of(data.data, data.target, seed=0, stratify=True)
     labels, features = list(data.target_names), list(data.feature_names)
-    for name, model, params in _iris_models(seed=0):
+    for name, params in IRIS_MODELS:
+        model = _build(params, seed=0)
         family = "linear" if params["model"] == "SGDClassifier" else "neural-net"
         with td.start_run(name=name, tags={"model_family": family, "dataset": "iris", "demo": "true"}):
             td.log_params({**params, "epochs": IRIS_EPOCHS, "scaler": "standard", "seed": 0})
@@ -122,14 +127,16 @@ def wine_sweep(ctx: DemoContext) -> None:
             size = "x".join(map(str, hidden))
             name = f"trial-{trial}-h{size}-a{alpha:g}"
             with td.start_run(name=name, nested=True, tags={"trial": str(trial), "demo": "true"}) as child:
-                td.log_params({"model": "MLPClassifier", "hidden_layer_sizes": size, "alpha": alpha, "epochs": WINE_EPOCHS})
+                params = {"model": "MLPClassifier", "hidden_layer_sizes": size, "alpha": alpha, "epochs": WINE_EPOCHS}
+                td.log_params(params)
                 td.log_input("sklearn://wine", name="wine")
-                model = MLPClassifier(hidden_layer_sizes=hidden, alpha=alpha, learning_rate_init=3e-3, random_state=trial)
+                model = MLPClassifier(
+                    hidden_layer_sizes=hidden, alpha=alpha, learning_rate_init=3e-3, random_state=trial
+                )
                 accuracy = fit_classifier(model, split, WINE_EPOCHS, labels, features)
             results.append({"run_id": child.id, "hidden_layer_sizes": size, "alpha": alpha, "val_accuracy": accuracy})
-            td.log_metrics(
-                {"trial_val_accuracy": accuracy, "best_val_accuracy": max(r["val_accuracy"] for r in results)}, step=trial
-            )
+            best_so_far = max(r["val_accuracy"] for r in results)
+            td.log_metrics({"trial_val_accuracy": accuracy, "best_val_accuracy": best_so_far}, step=trial)
             ctx.step(name)
         best = max(results, key=lambda r: r["val_accuracy"])
         td.set_tags({"best_run_id": best["run_id"], "best_hidden_layer_sizes": best["hidden_layer_sizes"]})
@@ -138,5 +145,5 @@ def wine_sweep(ctx: DemoContext) -> None:
     ctx.step("mlp-grid-search")
 
 
-IRIS = Scenario("iris-classifiers", runs=len(_iris_models.__defaults__ or ()) or 8, play=iris_classifiers)
+IRIS = Scenario("iris-classifiers", runs=len(IRIS_MODELS), play=iris_classifiers)
 WINE = Scenario("wine-sweep", runs=len(WINE_GRID) + 1, play=wine_sweep)

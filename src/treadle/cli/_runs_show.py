@@ -117,7 +117,7 @@ def compare(
         ("experiment", [names.get(r.experiment_id, r.experiment_id) for r in runs]),
         ("status", [r.status for r in runs]),
     ):
-        rows.append((key, list(attr), attr))
+        rows.append((key, list(attr), [str(a) for a in attr]))
     for key in sorted({k for r in runs for k in r.params}):
         values: list[str | float | None] = [r.params.get(key) for r in runs]
         rows.append((f"params.{key}", values, ["" if v is None else str(v) for v in values]))

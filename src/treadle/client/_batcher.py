@@ -79,9 +79,9 @@ class MetricBatcher:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                if not self._pending and not self._closed:
-                    self._cond.wait(self._interval)
-                elif len(self._pending) < self._batch_size and not self._flush_requested and not self._closed:
+                if (not self._pending and not self._closed) or (
+                    len(self._pending) < self._batch_size and not self._flush_requested and not self._closed
+                ):
                     self._cond.wait(self._interval)
                 if self._closed and not self._pending:
                     return

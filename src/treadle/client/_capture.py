@@ -3,6 +3,7 @@ the notebook it ran in, and (optionally) system metrics sampled in the backgroun
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import importlib.metadata
 import json
@@ -34,10 +35,10 @@ def entry_point() -> str | None:
 def notebook_path() -> str | None:
     """The running notebook's file, when inside Jupyter (JupyterLab/Notebook 7 or VS Code)."""
     try:
-        from IPython import get_ipython  # type: ignore[attr-defined]
+        from IPython import get_ipython
     except ImportError:
         return None
-    shell = get_ipython()  # type: ignore[no-untyped-call]
+    shell = get_ipython()
     if shell is None or "IPKernelApp" not in getattr(shell, "config", {}):
         return None
     vscode = shell.user_ns.get("__vsc_ipynb_file__")
@@ -63,10 +64,8 @@ def capture() -> tuple[dict[str, str], dict[str, bytes]]:
         "treadle.platform": platform.platform(terse=True),
     }
     files: dict[str, bytes] = {"_treadle/requirements.txt": requirements().encode()}
-    try:
+    with contextlib.suppress(Exception):
         tags["treadle.user"] = getpass.getuser()
-    except Exception:
-        pass
     notebook = notebook_path()
     source = notebook or entry_point()
     if source:

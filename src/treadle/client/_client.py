@@ -53,7 +53,9 @@ class Client:
         return f"Client({self.uri!r})"
 
     # -- experiments and runs
-    def create_experiment(self, name: str, description: str | None = None, tags: dict[str, str] | None = None) -> Experiment:
+    def create_experiment(
+        self, name: str, description: str | None = None, tags: dict[str, str] | None = None
+    ) -> Experiment:
         return self.tracking.create_experiment(name, description, tags)
 
     def get_or_create_experiment(self, name: str) -> Experiment:
@@ -97,7 +99,9 @@ class Client:
         return self.tracking.get_metric_history(run_id, key, max_points)
 
     # -- artifacts
-    def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> ArtifactFile:
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> ArtifactFile:
         """Upload one file as ``<artifact_path>/<file name>`` of the run."""
         path = Path(local_path)
         if not path.is_file():
@@ -105,13 +109,17 @@ class Client:
         target = f"{artifact_path.rstrip('/')}/{path.name}" if artifact_path else path.name
         return self._upload(run_id, [(clean_path(target), path)])[0]
 
-    def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> list[ArtifactFile]:
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[ArtifactFile]:
         """Upload a directory tree under ``artifact_path``; identical files are stored once."""
         root = Path(local_dir)
         if not root.is_dir():
             raise InvalidArgument(f"{root} is not a directory")
         prefix = f"{artifact_path.rstrip('/')}/" if artifact_path else ""
-        files = [(clean_path(prefix + p.relative_to(root).as_posix()), p) for p in sorted(root.rglob("*")) if p.is_file()]
+        files = [
+            (clean_path(prefix + p.relative_to(root).as_posix()), p) for p in sorted(root.rglob("*")) if p.is_file()
+        ]
         return self._upload(run_id, files)
 
     def _upload(self, run_id: str, files: list[tuple[str, Path]]) -> list[ArtifactFile]:
@@ -163,4 +171,4 @@ class Client:
         return dest / wanted if wanted else dest
 
     def gc(self, dry_run: bool = True, grace_s: float = 3600.0) -> GcReport:
-        return self.artifacts.gc(dry_run, grace_s)  # type: ignore[no-any-return]
+        return self.artifacts.gc(dry_run, grace_s)

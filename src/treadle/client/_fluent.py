@@ -102,8 +102,12 @@ class ActiveRun:
     def __enter__(self) -> ActiveRun:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        status: RunStatus = "FINISHED" if exc_type is None else ("KILLED" if exc_type is KeyboardInterrupt else "FAILED")
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        status: RunStatus = (
+            "FINISHED" if exc_type is None else ("KILLED" if exc_type is KeyboardInterrupt else "FAILED")
+        )
         end_run(status, run_id=self.id)
 
     def __repr__(self) -> str:
@@ -138,8 +142,11 @@ def start_run(
         assert state.experiment_id is not None
         parent = state.runs[-1].id if (nested and state.runs) else None
         run = client.tracking.create_run(
-            state.experiment_id, name=name, parent_id=parent,
-            tags={k: str(v) for k, v in (tags or {}).items()}, description=description,
+            state.experiment_id,
+            name=name,
+            parent_id=parent,
+            tags={k: str(v) for k, v in (tags or {}).items()},
+            description=description,
         )
         if capture_environment if capture_environment is not None else settings.capture_environment:
             env_tags, files = capture()
@@ -194,7 +201,9 @@ def flush(timeout: float | None = None) -> None:
         state.batcher.flush(timeout)
 
 
-def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None, run_id: str | None = None) -> None:
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: int | None = None, run_id: str | None = None
+) -> None:
     """Queue one point; ``step`` defaults to the key's previous step + 1 (starting at 0)."""
     rid = _run_id(run_id)
     state = _current()
@@ -274,16 +283,20 @@ def _input_ref(source: Any, name: str | None) -> InputRef:
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is a core dependency
-        pd = None  # type: ignore[assignment]
+        pd = None
     if pd is not None and isinstance(source, pd.DataFrame):
         import hashlib
 
         digest = hashlib.sha256(pd.util.hash_pandas_object(source, index=True).values.tobytes()).hexdigest()
         return InputRef(
-            uri=f"dataframe:{digest}", name=name or "dataframe", digest=digest,
+            uri=f"dataframe:{digest}",
+            name=name or "dataframe",
+            digest=digest,
             properties={"rows": len(source), "columns": [str(c) for c in source.columns]},
         )
-    raise InvalidArgument(f"log_input takes a URI, a path, a DataFrame or an object with .uri, not {type(source).__name__}")
+    raise InvalidArgument(
+        f"log_input takes a URI, a path, a DataFrame or an object with .uri, not {type(source).__name__}"
+    )
 
 
 def search_runs(

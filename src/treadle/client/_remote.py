@@ -74,7 +74,7 @@ def remote_service(http: httpx.Client, service: type[S]) -> S:
     proxy = type(f"Remote{service.__name__}", (), {"capability": service.capability})()
     for name in operations(service):
         setattr(proxy, name, _proxy_method(http, service, name))
-    return proxy  # type: ignore[return-value]
+    return proxy
 
 
 class RemoteBlobStore(BlobStore):

@@ -22,9 +22,7 @@ events_table = Table(
 
 
 def insert_event(conn: Connection, kind: str, subject: str, payload: dict[str, Any]) -> int:
-    result = conn.execute(
-        insert(events_table).values(kind=kind, subject=subject, payload=payload, created_at=now_ms())
-    )
+    result = conn.execute(insert(events_table).values(kind=kind, subject=subject, payload=payload, created_at=now_ms()))
     pk = result.inserted_primary_key
     assert pk is not None
     return int(pk[0])

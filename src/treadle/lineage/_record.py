@@ -13,6 +13,7 @@ from treadle.store import dialect_insert, now_ms
 NodeKind = Literal["artifact", "execution", "context"]
 EdgeType = Literal["input", "output", "attribution", "association"]
 
+NODE_KINDS = ("artifact", "execution", "context")
 # Which node kinds each edge type joins (source kind, target kind).
 EDGE_ENDS: dict[str, tuple[str, str]] = {
     "input": ("artifact", "execution"),
@@ -34,17 +35,20 @@ def put_node(
 ) -> int:
     """Create a node, or return (and refresh the properties of) the one with ``external_id``."""
     props = properties or {}
-    if kind not in EDGE_ENDS["input"] + EDGE_ENDS["attribution"]:
+    if kind not in NODE_KINDS:
         raise InvalidArgument(f"node kind must be artifact, execution or context, not {kind!r}")
     values = dict(kind=kind, type=type, name=name, uri=uri, external_id=external_id, properties=props)
     if external_id is None:
         result = conn.execute(dialect_insert(conn, nodes_table).values(**values, created_at=now_ms()))
+        assert result.inserted_primary_key is not None
         return int(result.inserted_primary_key[0])
     stmt = dialect_insert(conn, nodes_table).values(**values, created_at=now_ms())
     conn.execute(stmt.on_conflict_do_nothing(index_elements=["external_id"]))
     node_id = int(conn.execute(select(nodes_table.c.id).where(nodes_table.c.external_id == external_id)).scalar_one())
     if properties is not None or uri is not None:
-        conn.execute(update(nodes_table).where(nodes_table.c.id == node_id).values(name=name, uri=uri, properties=props))
+        conn.execute(
+            update(nodes_table).where(nodes_table.c.id == node_id).values(name=name, uri=uri, properties=props)
+        )
     return node_id
 
 

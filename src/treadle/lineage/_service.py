@@ -79,7 +79,9 @@ class LineageService(Service):
         with self._store.write() as conn:
             ends = (self._get(conn, source).kind, self._get(conn, target).kind)
             if ends != EDGE_ENDS[type]:
-                raise InvalidArgument(f"a {type} edge joins {EDGE_ENDS[type][0]} -> {EDGE_ENDS[type][1]}, not {ends[0]} -> {ends[1]}")
+                raise InvalidArgument(
+                    f"a {type} edge joins {EDGE_ENDS[type][0]} -> {EDGE_ENDS[type][1]}, not {ends[0]} -> {ends[1]}"
+                )
             link(conn, type, source, target, path)
         return Edge(type=type, source=source, target=target, path=path)
 
@@ -136,13 +138,17 @@ class LineageService(Service):
                 rows = conn.execute(select(e).where(e.c.type.in_(FLOW_EDGES), or_(*conds))).all()
                 nxt: set[int] = set()
                 for r in rows:
-                    edges[(r.type, r.source_id, r.target_id)] = Edge(type=r.type, source=r.source_id, target=r.target_id, path=r.path)
+                    edges[(r.type, r.source_id, r.target_id)] = Edge(
+                        type=r.type, source=r.source_id, target=r.target_id, path=r.path
+                    )
                     for n in (r.source_id, r.target_id):
                         if n not in seen:
                             nxt.add(n)
                 if not nxt:
                     break
-                seen.update({n.id: n for n in map(_node, conn.execute(select(nodes_table).where(nodes_table.c.id.in_(nxt))))})
+                seen.update(
+                    {n.id: n for n in map(_node, conn.execute(select(nodes_table).where(nodes_table.c.id.in_(nxt))))}
+                )
                 frontier = nxt
             if direction == "both":
                 ctx_rows = conn.execute(
@@ -150,7 +156,14 @@ class LineageService(Service):
                 ).all()
                 ctx_ids = {r.source_id for r in ctx_rows} - set(seen)
                 if ctx_ids:
-                    seen.update({n.id: n for n in map(_node, conn.execute(select(nodes_table).where(nodes_table.c.id.in_(ctx_ids))))})
+                    seen.update(
+                        {
+                            n.id: n
+                            for n in map(_node, conn.execute(select(nodes_table).where(nodes_table.c.id.in_(ctx_ids))))
+                        }
+                    )
                 for r in ctx_rows:
-                    edges[(r.type, r.source_id, r.target_id)] = Edge(type=r.type, source=r.source_id, target=r.target_id, path=r.path)
+                    edges[(r.type, r.source_id, r.target_id)] = Edge(
+                        type=r.type, source=r.source_id, target=r.target_id, path=r.path
+                    )
         return Graph(nodes=list(seen.values()), edges=list(edges.values()))

@@ -22,7 +22,9 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     settings = Settings()
     uri = uri or settings.uri
     if uri.startswith(("http://", "https://")):
-        raise InvalidArgument("a treadle server serves a database, not another server: set TREADLE_URI to sqlite:/// or postgresql+psycopg://")
+        raise InvalidArgument(
+            "a treadle server serves a database, not another server: set TREADLE_URI to sqlite:/// or postgresql+psycopg://"
+        )
     backend: Backend = get_backend(uri, artifacts or settings.artifacts)
     app = FastAPI(
         title="treadle",

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Response
+
 from treadle.ops import OperationSpec, Service, body_model, operations, result_adapter
 
 

@@ -156,7 +156,10 @@ def test_downsampled_history_reads_rollups(client: Client) -> None:
     n = 20_000
     for start in range(0, n, 5000):
         client.log_batch(
-            run, metrics=[Metric(key="x", value=float(i % 1000), step=i, timestamp=i + 1) for i in range(start, start + 5000)]
+            run,
+            metrics=[
+                Metric(key="x", value=float(i % 1000), step=i, timestamp=i + 1) for i in range(start, start + 5000)
+            ],
         )
     series = client.tracking.get_metric_history(run, "x", max_points=100)
     assert series.downsampled and series.total_points == n
@@ -187,6 +190,7 @@ def _populate(client: Client, n: int = 12) -> tuple[str, list[str]]:
 
 def test_search_filters(client: Client) -> None:
     exp, ids = _populate(client)
+
     def names(filter: str) -> set[str]:
         return {r.name for r in client.tracking.search_runs([exp], filter=filter)}
 
@@ -198,7 +202,7 @@ def test_search_filters(client: Client) -> None:
     assert names("status = 'FINISHED'") == {"run-00", "run-03", "run-06", "run-09"}
     assert names("params.lr in ('0.1') and name like 'run-0%'") == {"run-00", "run-02", "run-04", "run-06", "run-08"}
     assert names("metrics.acc is null") == {"run-03", "run-07", "run-11"}
-    assert names("attributes.run_id = '%s'" % ids[5]) == {"run-05"}
+    assert names(f"attributes.run_id = '{ids[5]}'") == {"run-05"}
     assert names("tags.`team` != 'a' and metrics.acc < 0.2") == {"run-01"}
     assert len(names("")) == 12
 
@@ -328,7 +332,7 @@ def test_events_cursor(client: Client) -> None:
 
 def test_purge_removes_rows_and_unreferenced_blobs(client: Client) -> None:
     _, keep = _run(client)
-    exp, gone = _run(client)
+    _exp, gone = _run(client)
     shared = uuid.uuid4().hex.encode()
     only = uuid.uuid4().hex.encode()
     client.log_bytes(keep, shared, "shared.bin")

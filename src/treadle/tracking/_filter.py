@@ -51,14 +51,26 @@ NOT.2: /not\b/i
 """
 
 _PREFIXES = {
-    "metrics": "metric", "metric": "metric",
-    "params": "param", "param": "param",
-    "tags": "tag", "tag": "tag",
-    "attributes": "attribute", "attribute": "attribute", "attr": "attribute", "run": "attribute",
+    "metrics": "metric",
+    "metric": "metric",
+    "params": "param",
+    "param": "param",
+    "tags": "tag",
+    "tag": "tag",
+    "attributes": "attribute",
+    "attribute": "attribute",
+    "attr": "attribute",
+    "run": "attribute",
 }
 ATTRIBUTES = {
-    "run_id": "id", "id": "id", "name": "name", "run_name": "name", "status": "status",
-    "start_time": "start_time", "end_time": "end_time", "parent_id": "parent_id",
+    "run_id": "id",
+    "id": "id",
+    "name": "name",
+    "run_name": "name",
+    "status": "status",
+    "start_time": "start_time",
+    "end_time": "end_time",
+    "parent_id": "parent_id",
     "experiment_id": "experiment_id",
 }
 
@@ -88,8 +100,10 @@ def parse_field(text: str) -> Field:
         prefix, key = text.split(".", 1)
         kind = _PREFIXES.get(prefix.lower())
         if kind is None:
-            raise InvalidArgument(f"unknown field prefix {prefix!r} in {text!r}: use metrics., params., tags. or attributes.")
-        if len(key) >= 2 and key[0] == key[-1] and key[0] in "`\"":
+            raise InvalidArgument(
+                f"unknown field prefix {prefix!r} in {text!r}: use metrics., params., tags. or attributes."
+            )
+        if len(key) >= 2 and key[0] == key[-1] and key[0] in '`"':
             key = key[1:-1]
     else:
         kind, key = "attribute", text
@@ -139,7 +153,7 @@ def parse_filter(text: str | None) -> Compare | BoolOp | None:
         return None
     try:
         tree = _parser.parse(text)
-        return _Build().transform(tree)  # type: ignore[no-any-return]
+        return _Build().transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, InvalidArgument):
             raise exc.orig_exc from None

@@ -25,8 +25,12 @@ def insert_points(conn: Connection, run_id: str, points: Sequence[Metric]) -> in
         return 0
     rows = [
         {
-            "run_id": run_id, "key": p.key, "step": p.step, "timestamp": p.timestamp,
-            "value": 0.0 if math.isnan(p.value) else p.value, "is_nan": math.isnan(p.value),
+            "run_id": run_id,
+            "key": p.key,
+            "step": p.step,
+            "timestamp": p.timestamp,
+            "value": 0.0 if math.isnan(p.value) else p.value,
+            "is_nan": math.isnan(p.value),
         }
         for p in points
     ]
@@ -56,7 +60,14 @@ def _update_latest(conn: Connection, run_id: str, inserted: Sequence[Any]) -> No
     conn.execute(
         stmt,
         [
-            {"run_id": run_id, "key": r.key, "step": r.step, "timestamp": r.timestamp, "value": r.value, "is_nan": r.is_nan}
+            {
+                "run_id": run_id,
+                "key": r.key,
+                "step": r.step,
+                "timestamp": r.timestamp,
+                "value": r.value,
+                "is_nan": r.is_nan,
+            }
             for r in best.values()
         ],
     )
@@ -101,9 +112,17 @@ def _update_rollups(conn: Connection, run_id: str, inserted: Sequence[Any]) -> N
         stmt,
         [
             {
-                "run_id": run_id, "key": key, "level": level, "bucket": bucket, "count": a["count"],
-                "min": a["min"], "max": a["max"], "sum": a["sum"],
-                "last_step": a["last"][0], "last_timestamp": a["last"][1], "last_value": a["last"][2],
+                "run_id": run_id,
+                "key": key,
+                "level": level,
+                "bucket": bucket,
+                "count": a["count"],
+                "min": a["min"],
+                "max": a["max"],
+                "sum": a["sum"],
+                "last_step": a["last"][0],
+                "last_timestamp": a["last"][1],
+                "last_value": a["last"][2],
             }
             for (key, level, bucket), a in agg.items()
         ],
@@ -114,7 +133,9 @@ def _nan(v: float | None) -> float:
     return math.nan if v is None else v
 
 
-def _bucket_sum(conn: Connection, run_id: str, key: str, level: int, lo: int | None, hi: int | None) -> tuple[int, int | None, int | None]:
+def _bucket_sum(
+    conn: Connection, run_id: str, key: str, level: int, lo: int | None, hi: int | None
+) -> tuple[int, int | None, int | None]:
     """Points in the buckets of ``level`` overlapping [lo, hi] (exact when unbounded), and the step range."""
     width = ROLLUP_WIDTHS[level]
     q = select(func.coalesce(func.sum(_R.c.count), 0), func.min(_R.c.bucket), func.max(_R.c.last_step)).where(
@@ -148,8 +169,13 @@ def read_history(
     width = ROLLUP_WIDTHS[level]
     rows = conn.execute(
         select(_R.c.count, _R.c.min, _R.c.max, _R.c.last_step, _R.c.last_timestamp, _R.c.last_value)
-        .where(_R.c.run_id == run_id, _R.c.key == key, _R.c.level == level,
-               _R.c.bucket >= lo // width, _R.c.bucket <= hi // width)
+        .where(
+            _R.c.run_id == run_id,
+            _R.c.key == key,
+            _R.c.level == level,
+            _R.c.bucket >= lo // width,
+            _R.c.bucket <= hi // width,
+        )
         .order_by(_R.c.bucket)
     ).all()
     group = max(1, math.ceil(len(rows) / max_points))
@@ -165,8 +191,14 @@ def read_history(
         mins.append(min(lows) if lows else math.nan)
         maxs.append(max(highs) if highs else math.nan)
     return MetricSeries(
-        key=key, steps=steps, timestamps=stamps, values=values, mins=mins, maxs=maxs,
-        downsampled=True, total_points=total,
+        key=key,
+        steps=steps,
+        timestamps=stamps,
+        values=values,
+        mins=mins,
+        maxs=maxs,
+        downsampled=True,
+        total_points=total,
     )
 
 

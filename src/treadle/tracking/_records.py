@@ -65,7 +65,7 @@ class RunPage(Record):
     def __len__(self) -> int:
         return len(self.runs)
 
-    def __iter__(self) -> Any:  # type: ignore[override]
+    def __iter__(self) -> Any:  # iterate runs, not pydantic fields
         return iter(self.runs)
 
     def __getitem__(self, i: int) -> Run:
@@ -78,7 +78,10 @@ class RunPage(Record):
         rows = []
         for r in self.runs:
             row: dict[str, Any] = {
-                "run_id": r.id, "experiment_id": r.experiment_id, "name": r.name, "status": r.status,
+                "run_id": r.id,
+                "experiment_id": r.experiment_id,
+                "name": r.name,
+                "status": r.status,
                 "start_time": pd.to_datetime(r.start_time, unit="ms"),
                 "end_time": pd.to_datetime(r.end_time, unit="ms") if r.end_time else None,
                 "parent_id": r.parent_id,
@@ -94,7 +97,13 @@ class RunPage(Record):
         keys_p = sorted({k for r in self.runs for k in r.params})
         header = ["run", "name", "status", *(f"metrics.{k}" for k in keys_m), *(f"params.{k}" for k in keys_p)]
         body = [
-            [r.id[:8], r.name, r.status, *(_fmt(r.metrics.get(k)) for k in keys_m), *(r.params.get(k, "") for k in keys_p)]
+            [
+                r.id[:8],
+                r.name,
+                r.status,
+                *(_fmt(r.metrics.get(k)) for k in keys_m),
+                *(r.params.get(k, "") for k in keys_p),
+            ]
             for r in self.runs
         ]
         return _table(header, body)

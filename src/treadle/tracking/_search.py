@@ -25,25 +25,25 @@ _ORDER_RE = re.compile(
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     match op:
         case "=":
-            return column == value  # type: ignore[no-any-return]
+            return column == value
         case "!=":
-            return column != value  # type: ignore[no-any-return]
+            return column != value
         case "<":
-            return column < value  # type: ignore[no-any-return]
+            return column < value
         case "<=":
-            return column <= value  # type: ignore[no-any-return]
+            return column <= value
         case ">":
-            return column > value  # type: ignore[no-any-return]
+            return column > value
         case ">=":
-            return column >= value  # type: ignore[no-any-return]
+            return column >= value
         case "like":
-            return column.like(value)  # type: ignore[no-any-return]
+            return column.like(value)
         case "ilike":
-            return column.ilike(value)  # type: ignore[no-any-return]
+            return column.ilike(value)
         case "in":
-            return column.in_(value)  # type: ignore[no-any-return]
+            return column.in_(value)
         case "not in":
-            return column.not_in(value)  # type: ignore[no-any-return]
+            return column.not_in(value)
     raise InvalidArgument(f"unsupported operator {op!r}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from treadle.artifacts import ArtifactFile, ArtifactService, BlobStore, clean_path, delete_manifest, record_files
@@ -52,10 +52,8 @@ def run_manifest(run_id: str) -> str:
     return f"run/{run_id}"
 
 
-def _lifecycle_filter(view: ViewType, column: object) -> list[object]:
-    if view == "all":
-        return []
-    return [column == view]  # type: ignore[comparison-overlap]
+def _lifecycle_filter(view: ViewType, column: ColumnElement[str]) -> list[ColumnElement[bool]]:
+    return [] if view == "all" else [column == view]
 
 
 class TrackingService(Service):
@@ -161,7 +159,9 @@ class TrackingService(Service):
             if lifecycle == "active":
                 runs = runs.where(t.runs.c.deleted_at == before.updated_at)
             conn.execute(runs.values(lifecycle=lifecycle, deleted_at=deleted_at))
-            emit(conn, f"experiment_{'deleted' if lifecycle == 'deleted' else 'restored'}", f"experiment:{experiment_id}")
+            emit(
+                conn, f"experiment_{'deleted' if lifecycle == 'deleted' else 'restored'}", f"experiment:{experiment_id}"
+            )
             return load_experiment(conn, experiment_id)
 
     @operation
@@ -197,14 +197,25 @@ class TrackingService(Service):
                 run_row(conn, parent_id)
             conn.execute(
                 insert(t.runs).values(
-                    id=run_id, experiment_id=int(exp.id), parent_id=parent_id, name=name, status="RUNNING",
-                    start_time=start_time or now_ms(), description=description, lifecycle="active",
+                    id=run_id,
+                    experiment_id=int(exp.id),
+                    parent_id=parent_id,
+                    name=name,
+                    status="RUNNING",
+                    start_time=start_time or now_ms(),
+                    description=description,
+                    lifecycle="active",
                 )
             )
             self._put_tags(conn, run_id, tags or {})
             node = put_node(
-                conn, "execution", "treadle.Run", name, external_id=f"run:{run_id}",
-                uri=f"runs:/{run_id}", properties={"experiment_id": exp.id, "parent_id": parent_id},
+                conn,
+                "execution",
+                "treadle.Run",
+                name,
+                external_id=f"run:{run_id}",
+                uri=f"runs:/{run_id}",
+                properties={"experiment_id": exp.id, "parent_id": parent_id},
             )
             ctx = put_node(conn, "context", "treadle.Experiment", exp.name, external_id=f"experiment:{exp.id}")
             link(conn, "association", ctx, node)
@@ -313,7 +324,9 @@ class TrackingService(Service):
         digests: set[str] = set()
         for run_id in ids:
             manifest = run_manifest(run_id)
-            digests |= set(conn.execute(select(files_table.c.digest).where(files_table.c.manifest == manifest)).scalars())
+            digests |= set(
+                conn.execute(select(files_table.c.digest).where(files_table.c.manifest == manifest)).scalars()
+            )
             delete_manifest(conn, manifest)
             conn.execute(
                 delete(nodes_table).where(
@@ -364,8 +377,11 @@ class TrackingService(Service):
         stmt = dialect_insert(conn, t.params).on_conflict_do_nothing()
         conn.execute(stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in clean.items()])
         stored = dict(
-            conn.execute(select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == run_id, t.params.c.key.in_(list(clean))))
-            .all()
+            conn.execute(
+                select(t.params.c.key, t.params.c.value).where(
+                    t.params.c.run_id == run_id, t.params.c.key.in_(list(clean))
+                )
+            ).all()
         )
         clashes = {k: (stored[k], v) for k, v in clean.items() if stored.get(k) != v}
         if clashes:
@@ -383,7 +399,9 @@ class TrackingService(Service):
             for k, v in tags.items()
         ]
         stmt = dialect_insert(conn, t.tags)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}), rows)
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}), rows
+        )
 
     @operation
     def set_tag(self, run_id: str, key: str, value: str) -> None:
@@ -432,8 +450,13 @@ class TrackingService(Service):
             ctx = put_node(conn, "context", "treadle.Experiment", "", external_id=f"experiment:{row.experiment_id}")
             for path, digest, size in cleaned:
                 node = put_node(
-                    conn, "artifact", "treadle.File", path, external_id=f"file:{manifest}/{path}",
-                    uri=f"runs:/{run_id}/{path}", properties={"digest": digest, "size": size},
+                    conn,
+                    "artifact",
+                    "treadle.File",
+                    path,
+                    external_id=f"file:{manifest}/{path}",
+                    uri=f"runs:/{run_id}/{path}",
+                    properties={"digest": digest, "size": size},
                 )
                 link(conn, "output", run_node, node, path)
                 link(conn, "attribution", ctx, node)
@@ -453,8 +476,13 @@ class TrackingService(Service):
             run_node = put_node(conn, "execution", "treadle.Run", row.name, external_id=f"run:{run_id}")
             for ref in inputs:
                 node = put_node(
-                    conn, "artifact", ref.type, ref.name or ref.uri, external_id=f"input:{ref.digest or ref.uri}",
-                    uri=ref.uri, properties={**ref.properties, **({"digest": ref.digest} if ref.digest else {})},
+                    conn,
+                    "artifact",
+                    ref.type,
+                    ref.name or ref.uri,
+                    external_id=f"input:{ref.digest or ref.uri}",
+                    uri=ref.uri,
+                    properties={**ref.properties, **({"digest": ref.digest} if ref.digest else {})},
                 )
                 link(conn, "input", node, run_node)
             emit(conn, "run_inputs_logged", f"run:{run_id}", uris=[i.uri for i in inputs])

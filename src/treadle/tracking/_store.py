@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from collections import defaultdict
@@ -20,8 +19,50 @@ KEY_RE = re.compile(r"^[\w\-./ :]+$")
 MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
-_ADJECTIVES = "amber bold brisk calm clever crisp deft eager fair gentle keen lucid merry nimble quiet rapid sly tidy vivid witty".split()
-_NOUNS = "badger crane falcon fox heron ibis lark lynx marten newt otter owl panda quail raven seal swift tern wren yak".split()
+_ADJECTIVES = [
+    "amber",
+    "bold",
+    "brisk",
+    "calm",
+    "clever",
+    "crisp",
+    "deft",
+    "eager",
+    "fair",
+    "gentle",
+    "keen",
+    "lucid",
+    "merry",
+    "nimble",
+    "quiet",
+    "rapid",
+    "sly",
+    "tidy",
+    "vivid",
+    "witty",
+]
+_NOUNS = [
+    "badger",
+    "crane",
+    "falcon",
+    "fox",
+    "heron",
+    "ibis",
+    "lark",
+    "lynx",
+    "marten",
+    "newt",
+    "otter",
+    "owl",
+    "panda",
+    "quail",
+    "raven",
+    "seal",
+    "swift",
+    "tern",
+    "wren",
+    "yak",
+]
 
 
 def random_name() -> str:
@@ -77,8 +118,13 @@ def _experiment(conn: Connection, rows: Sequence[Any]) -> list[Experiment]:
             tags[eid][k] = v
     return [
         Experiment(
-            id=str(r.id), name=r.name, description=r.description, lifecycle=r.lifecycle,
-            created_at=r.created_at, updated_at=r.updated_at, tags=tags[r.id],
+            id=str(r.id),
+            name=r.name,
+            description=r.description,
+            lifecycle=r.lifecycle,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            tags=tags[r.id],
         )
         for r in rows
     ]
@@ -105,9 +151,18 @@ def load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
         metrics = latest_by_run(conn, ids)
     return [
         Run(
-            id=r.id, experiment_id=str(r.experiment_id), parent_id=r.parent_id, name=r.name, status=r.status,
-            start_time=r.start_time, end_time=r.end_time, description=r.description, lifecycle=r.lifecycle,
-            params=params[r.id], tags=tags[r.id], metrics=metrics.get(r.id, {}),
+            id=r.id,
+            experiment_id=str(r.experiment_id),
+            parent_id=r.parent_id,
+            name=r.name,
+            status=r.status,
+            start_time=r.start_time,
+            end_time=r.end_time,
+            description=r.description,
+            lifecycle=r.lifecycle,
+            params=params[r.id],
+            tags=tags[r.id],
+            metrics=metrics.get(r.id, {}),
         )
         for r in rows
     ]

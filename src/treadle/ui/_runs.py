@@ -74,6 +74,7 @@ def run_context(backend: Backend, run: Run) -> dict[str, Any]:
         "metric_keys": sorted(run.metrics),
         "tree": artifact_tree(files[:MAX_TREE_FILES]),
         "file_count": len(files),
+        "tree_limit": MAX_TREE_FILES,
     }
 
 
@@ -97,8 +98,7 @@ def runs_router(backend: Backend) -> APIRouter:
         except NotFound:
             return error_page(request, 404, "Run not found", f"There is no run with id {run_id!r}.")
         context = run_context(backend, run)
-        context["selected"] = artifact
-        context["preview_error"] = None
+        context.update(selected=artifact, preview=None, preview_error=None)
         if artifact:
             try:
                 context.update(preview_context(request, run.id, artifact))

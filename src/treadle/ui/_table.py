@@ -96,6 +96,10 @@ class TableState:
     def first_page(self) -> TableState:
         return replace(self, page_token="", prev=())
 
+    def cleared(self) -> TableState:
+        """The same view without its filter."""
+        return replace(self.first_page(), filter="")
+
     def sorted_by(self, spec: str) -> TableState:
         """Sort by ``spec``: descending first, ascending when clicked again."""
         current, desc = self.sort

@@ -52,11 +52,15 @@ def upgrade() -> None:
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_lineage_edges"),
         sa.ForeignKeyConstraint(
-            ["source_id"], ["lineage_nodes.id"], ondelete="CASCADE",
+            ["source_id"],
+            ["lineage_nodes.id"],
+            ondelete="CASCADE",
             name="fk_lineage_edges_source_id_lineage_nodes",
         ),
         sa.ForeignKeyConstraint(
-            ["target_id"], ["lineage_nodes.id"], ondelete="CASCADE",
+            ["target_id"],
+            ["lineage_nodes.id"],
+            ondelete="CASCADE",
             name="fk_lineage_edges_target_id_lineage_nodes",
         ),
         sa.UniqueConstraint("type", "source_id", "target_id", name="uq_lineage_edges_type_source_id_target_id"),

@@ -36,7 +36,9 @@ def upgrade() -> None:
         sa.Column("value", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("experiment_id", "key", name="pk_experiment_tags"),
         sa.ForeignKeyConstraint(
-            ["experiment_id"], ["experiments.id"], ondelete="CASCADE",
+            ["experiment_id"],
+            ["experiments.id"],
+            ondelete="CASCADE",
             name="fk_experiment_tags_experiment_id_experiments",
         ),
     )
@@ -77,9 +79,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Float, nullable=False),
         sa.Column("is_nan", sa.Boolean, nullable=False),
         sa.PrimaryKeyConstraint("run_id", "key", "step", "timestamp", "value", "is_nan", name="pk_metric_points"),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], ondelete="CASCADE", name="fk_metric_points_run_id_runs"
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE", name="fk_metric_points_run_id_runs"),
         sqlite_with_rowid=False,
     )
     op.create_table(
@@ -91,9 +91,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Float, nullable=False),
         sa.Column("is_nan", sa.Boolean, nullable=False),
         sa.PrimaryKeyConstraint("run_id", "key", name="pk_latest_metrics"),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], ondelete="CASCADE", name="fk_latest_metrics_run_id_runs"
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE", name="fk_latest_metrics_run_id_runs"),
     )
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"])
     op.create_table(
@@ -110,17 +108,20 @@ def upgrade() -> None:
         sa.Column("last_timestamp", sa.BigInteger, nullable=False),
         sa.Column("last_value", sa.Float, nullable=True),
         sa.PrimaryKeyConstraint("run_id", "key", "level", "bucket", name="pk_metric_rollups"),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], ondelete="CASCADE", name="fk_metric_rollups_run_id_runs"
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE", name="fk_metric_rollups_run_id_runs"),
         sqlite_with_rowid=False,
     )
 
 
-
 def downgrade() -> None:
     for table in (
-        "metric_rollups", "latest_metrics", "metric_points", "run_tags", "run_params", "runs",
-        "experiment_tags", "experiments",
+        "metric_rollups",
+        "latest_metrics",
+        "metric_points",
+        "run_tags",
+        "run_params",
+        "runs",
+        "experiment_tags",
+        "experiments",
     ):
         op.drop_table(table)
