@@ -59,10 +59,12 @@ def body_model(service: type[Service], spec: OperationSpec) -> type[Any]:
     """The pydantic model of an operation's JSON body, built from its signature."""
     from pydantic import ConfigDict, create_model
 
+    from treadle.records import with_int64
+
     fields: dict[str, Any] = {}
     for name, param in spec.parameters.items():
         default = ... if param.default is inspect.Parameter.empty else param.default
-        fields[name] = (spec.hints.get(name, Any), default)
+        fields[name] = (with_int64(spec.hints.get(name, Any)), default)
     model_name = "".join(part.title() for part in f"{service.capability}_{spec.name}".split("_")) + "Request"
     config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
     return create_model(model_name, __config__=config, **fields)

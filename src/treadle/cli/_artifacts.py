@@ -11,7 +11,7 @@ from rich.table import Table
 
 from treadle.artifacts import ArtifactFile, clean_path, hash_file
 from treadle.cli._context import resolve_run, state
-from treadle.cli._output import err, fmt_size, fmt_time, note, out
+from treadle.cli._output import err, fmt_size, fmt_time, note, out, plural
 from treadle.errors import NotFound
 
 app = typer.Typer(no_args_is_help=True, help="List and download a run's artifacts.")
@@ -82,7 +82,7 @@ def download(
             progress.advance(task, f.size)
     where = dst / wanted if wanted else dst
     extra = f" ({skipped} already up to date)" if skipped else ""
-    note(f"Downloaded {len(chosen)} files, {fmt_size(total)}, to {where}{extra}")
+    note(f"Downloaded {plural(len(chosen), 'file')}, {fmt_size(total)}, to {where}{extra}")
 
 
 def gc(

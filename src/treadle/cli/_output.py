@@ -43,10 +43,10 @@ def note(message: str) -> None:
     out().print(Text(message), soft_wrap=True)
 
 
-def fmt_time(ms: int | None) -> str:
+def fmt_time(ms: int | None, short: bool = False) -> str:
     if ms is None:
         return ""
-    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ms / 1000).strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
 
 
 def fmt_duration(start_ms: int, end_ms: int | None) -> str:
@@ -77,6 +77,10 @@ def fmt_size(size: int) -> str:
             return f"{int(amount)} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
         amount /= 1024
     return f"{amount:.1f} GiB"  # pragma: no cover - the loop always returns
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def status_text(status: str) -> Text:

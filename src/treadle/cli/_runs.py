@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,6 +21,10 @@ app.command("compare")(compare)
 
 RunRef = Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id, or a unique prefix of one.")]
 DEFAULT_METRIC_COLUMNS = 4
+WIDE = 150  # consoles at least this wide get full run ids and every default metric column
+NARROW = 100  # narrower ones lose the start time and duration
+METRIC_WIDTH = 9  # what a formatted metric value takes at most (6 significant digits)
+SHORT_ID = 8
 _KINDS = {"metrics": "metrics", "params": "params", "tags": "tags"}
 
 
@@ -62,26 +67,66 @@ def list_runs(
         note("No runs match.")
         return
     names = {e.id: e.name for e in client.tracking.list_experiments(view="all")}
-    columns = [_parse_column(c) for c in column] if column else _default_columns(page.runs, order_by or [])
-    table = Table(title=f"{len(page.runs)} runs")
-    table.add_column("run id", style="cyan", no_wrap=True)
-    table.add_column("name", style="bold")
-    table.add_column("experiment")
-    table.add_column("status", no_wrap=True)
-    table.add_column("started", no_wrap=True)
-    table.add_column("duration", justify="right", no_wrap=True)
-    for kind, key in columns:
-        table.add_column(f"{kind}.{key}", justify="right" if kind == "metrics" else "left")
-    for run in page.runs:
-        cells = [_cell(run, kind, key) for kind, key in columns]
-        name = Text(("└ " if run.parent_id else "") + run.name)
-        table.add_row(
-            run.id, name, names.get(run.experiment_id, run.experiment_id), status_text(run.status),
-            fmt_time(run.start_time), fmt_duration(run.start_time, run.end_time), *cells,
-        )
-    out().print(table)
+    explicit = [_parse_column(c) for c in column] if column else None
+    console = out()
+    console.print(_runs_table(page.runs, names, explicit, order_by or [], console.width))
     if page.next_page_token:
         note(f"More runs match; raise --max (now {max_results}) to see them.")
+
+
+Cell = tuple[str, dict[str, Any], Callable[[Run], str | Text]]
+
+
+def _attribute_cells(runs: list[Run], names: dict[str, str], width: int) -> tuple[str, list[Cell]]:
+    """The title and attribute columns; narrow consoles get short ids and times and fewer columns."""
+    wide = width >= WIDE
+    experiments = {r.experiment_id for r in runs}
+    title = f"{len(runs)} runs"
+    if len(experiments) == 1:
+        only = next(iter(experiments))
+        title += f" in {names.get(only, only)}"
+    cells: list[Cell] = [
+        ("run id", {"style": "cyan"}, lambda r: r.id if wide else r.id[:SHORT_ID]),
+        ("name", {"style": "bold"}, lambda r: Text(("↳ " if r.parent_id else "") + r.name)),
+    ]
+    if len(experiments) > 1:
+        cells.append(("experiment", {}, lambda r: names.get(r.experiment_id, r.experiment_id)))
+    cells.append(("status", {}, lambda r: status_text(r.status)))
+    if width >= NARROW:
+        cells.append(("started", {}, lambda r: fmt_time(r.start_time, short=not wide)))
+        cells.append(("duration", {"justify": "right"}, lambda r: fmt_duration(r.start_time, r.end_time)))
+    return title, cells
+
+
+def _runs_table(
+    runs: list[Run], names: dict[str, str], explicit: list[tuple[str, str]] | None, order_by: list[str], width: int
+) -> Table:
+    """Runs as rows: attributes, then the chosen columns or as many metrics as fit the console."""
+    title, cells = _attribute_cells(runs, names, width)
+    rendered = [[cell(run) for _, _, cell in cells] for run in runs]
+    used = 1 + sum(
+        3 + max(len(header), *(len(r[i].plain if isinstance(r[i], Text) else r[i]) for r in rendered))  # type: ignore[union-attr]
+        for i, (header, _, _) in enumerate(cells)
+    )
+    columns = explicit
+    if columns is None:
+        columns = _default_columns(runs, order_by, DEFAULT_METRIC_COLUMNS)
+        fits = 0
+        for _, key in columns:
+            used += 3 + max(len(key), METRIC_WIDTH)
+            if used > width:
+                break
+            fits += 1
+        columns = columns[: max(1, fits)]
+    table = Table(title=title)
+    for header, options, _ in cells:
+        table.add_column(header, no_wrap=True, **options)
+    for kind, key in columns:  # metrics are headed by their key; params and tags by kind.key
+        header = key if kind == "metrics" else f"{kind}.{key}"
+        table.add_column(header, justify="right" if kind == "metrics" else "left", overflow="fold", min_width=8)
+    for run, attributes in zip(runs, rendered, strict=True):
+        table.add_row(*attributes, *(_cell(run, kind, key) for kind, key in columns))
+    return table
 
 
 def _parse_column(spec: str) -> tuple[str, str]:
@@ -92,7 +137,7 @@ def _parse_column(spec: str) -> tuple[str, str]:
     return kind, key
 
 
-def _default_columns(runs: list[Run], order_by: list[str]) -> list[tuple[str, str]]:
+def _default_columns(runs: list[Run], order_by: list[str], limit: int) -> list[tuple[str, str]]:
     """Metrics named in --order-by first, then the most common ones (system metrics last)."""
     wanted: list[str] = []
     for spec in order_by:
@@ -101,7 +146,7 @@ def _default_columns(runs: list[Run], order_by: list[str]) -> list[tuple[str, st
             wanted.append(field.split(".", 1)[1])
     counts = Counter(k for run in runs for k in run.metrics)
     common = sorted(counts, key=lambda k: (k.startswith("system/"), -counts[k], k))
-    keys = list(dict.fromkeys(wanted + common))[:DEFAULT_METRIC_COLUMNS]
+    keys = list(dict.fromkeys(wanted + common))[:limit]
     return [("metrics", k) for k in keys]
 
 

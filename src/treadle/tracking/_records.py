@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from treadle.records import Record
+from treadle.records import Int64, Record
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,8 +36,8 @@ class Metric(Record):
 
     key: str = Field(min_length=1, max_length=250)
     value: float
-    step: int = 0
-    timestamp: int = 0
+    step: Int64 = 0
+    timestamp: Int64 = 0
 
 
 class Run(Record):

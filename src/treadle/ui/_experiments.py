@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from treadle.client._backend import Backend
 
 
+def missing_experiment(request: Request, experiment_id: str) -> HTMLResponse:
+    return error_page(request, 404, "Experiment not found", f"There is no experiment with id {experiment_id!r}.")
+
+
 def experiments_router(backend: Backend) -> APIRouter:
     router = APIRouter()
     tracking = backend.tracking
@@ -56,7 +60,7 @@ def experiments_router(backend: Backend) -> APIRouter:
         try:
             exp = tracking.get_experiment(experiment_id)
         except NotFound:
-            return error_page(request, 404, "Experiment not found", f"There is no experiment with id {experiment_id!r}.")
+            return missing_experiment(request, experiment_id)
         state = load_state(exp.id, filter, order_by, cols, page_token, prev)
         return render(request, "experiment.html", experiment=exp, **table_context(request, state))
 
@@ -69,7 +73,7 @@ def experiments_router(backend: Backend) -> APIRouter:
         try:
             exp = tracking.get_experiment(experiment_id)
         except NotFound:
-            return error_page(request, 404, "Experiment not found", f"There is no experiment with id {experiment_id!r}.")
+            return missing_experiment(request, experiment_id)
         state = load_state(exp.id, filter, order_by, cols, page_token, prev)
         context = table_context(request, state)
         headers = {"HX-Push-Url": context["push_url"], "Vary": "HX-Request"}

@@ -30,10 +30,9 @@ class Column:
         return f"{prefix}.{key}"
 
     def value(self, run: Run) -> str | float | None:
-        source: dict[str, str] | dict[str, float] = {
-            "metric": run.metrics, "param": run.params, "tag": run.tags
-        }[self.kind]
-        return source.get(self.key)
+        if self.kind == "metric":
+            return run.metrics.get(self.key)
+        return (run.params if self.kind == "param" else run.tags).get(self.key)
 
 
 def parse_column(spec: str) -> Column | None:
