@@ -104,10 +104,8 @@ def _runs_table(
     """Runs as rows: attributes, then the chosen columns or as many metrics as fit the console."""
     title, cells = _attribute_cells(runs, names, width)
     rendered = [[cell(run) for _, _, cell in cells] for run in runs]
-    used = 1 + sum(
-        3 + max(len(header), *(len(r[i].plain if isinstance(r[i], Text) else r[i]) for r in rendered))  # type: ignore[union-attr]
-        for i, (header, _, _) in enumerate(cells)
-    )
+    widths = [max([len(header)] + [_width(row[i]) for row in rendered]) for i, (header, _, _) in enumerate(cells)]
+    used = 1 + sum(3 + w for w in widths)
     columns = explicit
     if columns is None:
         columns = _default_columns(runs, order_by, DEFAULT_METRIC_COLUMNS)
@@ -127,6 +125,10 @@ def _runs_table(
     for run, attributes in zip(runs, rendered, strict=True):
         table.add_row(*attributes, *(_cell(run, kind, key) for kind, key in columns))
     return table
+
+
+def _width(cell: str | Text) -> int:
+    return cell.cell_len if isinstance(cell, Text) else len(cell)
 
 
 def _parse_column(spec: str) -> tuple[str, str]:
