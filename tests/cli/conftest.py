@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,11 +10,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import treadle as td
+from tests.cli.helpers import Invoke, Ok
 from treadle.cli import app
 from treadle.client._backend import reset_backends
 from treadle.tracking import InputRef, Metric
-
-Invoke = Callable[..., Result]
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +38,7 @@ def cli() -> Invoke:
 
 
 @pytest.fixture
-def ok(cli: Invoke) -> Callable[..., str]:
+def ok(cli: Invoke) -> Ok:
     """Run ``treadle ARGS...``, insist on exit code 0, and return what it printed."""
 
     def invoke(*args: str, input: str | None = None) -> str:
@@ -48,16 +47,6 @@ def ok(cli: Invoke) -> Callable[..., str]:
         return result.output
 
     return invoke
-
-
-def assert_user_error(result: Result, *fragments: str) -> None:
-    """Exit 1, one ``error:`` line naming what was wrong, and no traceback."""
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 import treadle as td
-from tests.cli.conftest import Invoke, assert_user_error
+from tests.cli.helpers import Invoke, Ok, assert_user_error
 
 
-def test_help_lists_every_command(ok: Invoke) -> None:
+def test_help_lists_every_command(ok: Ok) -> None:
     text = ok("--help")
     for command in ("server", "experiments", "runs", "artifacts", "gc", "db", "demo"):
         assert command in text
@@ -19,14 +19,15 @@ def test_help_lists_every_command(ok: Invoke) -> None:
         assert command in runs_help
 
 
-def test_version(ok: Invoke) -> None:
+def test_version(ok: Ok) -> None:
     assert ok("--version").strip() == f"treadle {td.__version__}"
 
 
-def test_uri_option_overrides_the_environment(ok: Invoke, tmp_path: Path, client: td.Client) -> None:
+def test_uri_option_overrides_the_environment(ok: Ok, tmp_path: Path, client: td.Client) -> None:
     other = f"sqlite:///{tmp_path / 'other.db'}"
-    ok("--uri", other, "--artifacts", str(tmp_path / "other-art"), "experiments", "create", "elsewhere")
-    assert td.Client(other, str(tmp_path / "other-art")).tracking.get_experiment_by_name("elsewhere").name == "elsewhere"
+    art = str(tmp_path / "other-art")
+    ok("--uri", other, "--artifacts", art, "experiments", "create", "elsewhere")
+    assert td.Client(other, art).tracking.get_experiment_by_name("elsewhere").name == "elsewhere"
     assert [e.name for e in client.tracking.list_experiments()] == []
 
 
