@@ -11,9 +11,8 @@ import statistics
 import sys
 import time
 
-import numpy as np
-
 import mlflow
+import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
@@ -116,9 +115,9 @@ def history(args: dict, data: dict) -> dict:
     exp = client.create_experiment("bench-history")
     run_id = client.create_run(exp, run_name="history").info.run_id
     for i in range(0, len(values), BATCH):
-        client.log_batch(
-            run_id, metrics=[Metric("loss", float(v), args["t0"] + i + j, i + j) for j, v in enumerate(values[i : i + BATCH])]
-        )
+        chunk = values[i : i + BATCH]
+        metrics = [Metric("loss", float(v), args["t0"] + i + j, i + j) for j, v in enumerate(chunk)]
+        client.log_batch(run_id, metrics=metrics)
     for _ in range(args["warmup"]):
         client.get_metric_history(run_id, "loss")
     times = []

@@ -16,7 +16,7 @@ import numpy as np
 
 os.environ.setdefault("TREADLE_CAPTURE_ENVIRONMENT", "false")  # not part of what is timed; keeps setup short
 
-import treadle as td  # noqa: E402
+import treadle as td
 
 METRICS = ("m0", "m1", "m2", "m3", "m4")
 BATCH = 1000  # the same batch size as MLflow's limit, so both sides make the same number of calls

@@ -150,7 +150,7 @@ class Server:
 
 
 @contextlib.contextmanager
-def servers(tmp: Path, mlflow_workers: int | None) -> Iterator[dict[str, str]]:
+def servers(tmp: Path, mlflow_workers: int, mlflow_jobs: bool) -> Iterator[dict[str, str]]:
     started: list[Server] = []
     try:
         tport, mport = free_port(), free_port()
@@ -166,10 +166,12 @@ def servers(tmp: Path, mlflow_workers: int | None) -> Iterator[dict[str, str]]:
             "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}",
             "--artifacts-destination", str(tmp / "mlflow-artifacts"),
             "--host", "127.0.0.1", "--port", str(mport),
+            "--workers", str(mlflow_workers),
         ]
-        if mlflow_workers:
-            mcmd += ["--workers", str(mlflow_workers)]
-        started.append(Server("mlflow", mcmd, f"http://127.0.0.1:{mport}/health", tmp))
+        # Job execution (huey consumers for GenAI scoring jobs) is no part of tracking; left on it
+        # starts 7 more processes that import mlflow while the benchmark runs.
+        menv = {} if mlflow_jobs else {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        started.append(Server("mlflow", mcmd, f"http://127.0.0.1:{mport}/health", tmp, menv))
         for s in started:
             print(f"[setup] {s.name} server ready in {s.wait_ready(240):.1f}s", flush=True)
         yield {"treadle": f"http://127.0.0.1:{tport}", "mlflow": f"http://127.0.0.1:{mport}"}
@@ -205,11 +207,11 @@ def run_worker(side: str, phase: str, args: dict, tmp: Path, timeout: float) -> 
 def check_ingest(side: str, res: dict, values: np.ndarray) -> None:
     for i, chk in enumerate(res["checks"]):
         for k in range(values.shape[0]):
-            key = f"m{k}"
-            if chk["lengths"][key] != values.shape[1]:
-                raise BenchError(f"{side}: repeat {i}, {key} has {chk['lengths'][key]} points, expected {values.shape[1]}")
-            if not np.isclose(chk["sums"][key], values[k].sum()):
-                raise BenchError(f"{side}: repeat {i}, {key} values sum to {chk['sums'][key]}, expected {values[k].sum()}")
+            key, n, total = f"m{k}", values.shape[1], values[k].sum()
+            if chk["lengths"][key] != n:
+                raise BenchError(f"{side}: repeat {i}, {key} has {chk['lengths'][key]} points, expected {n}")
+            if not np.isclose(chk["sums"][key], total):
+                raise BenchError(f"{side}: repeat {i}, {key} values sum to {chk['sums'][key]}, expected {total}")
 
 
 def expected_search(data: dict[str, np.ndarray], max_results: int) -> tuple[int, list[str]]:
@@ -228,8 +230,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every phase")
     ap.add_argument("--mlflow-version", default=MLFLOW_VERSION, help="mlflow pinned in .bench-venv")
-    ap.add_argument("--mlflow-workers", type=int, default=None,
-                    help="mlflow server --workers (default: MLflow's own default, 4)")
+    ap.add_argument("--mlflow-workers", type=int, default=1,
+                    help="mlflow server --workers (default 1, like treadle's server; MLflow's own default is 4, "
+                    "which on uvicorn 0.54 stalls every keep-alive response by ~40 ms, see bench/README.md)")
+    ap.add_argument("--mlflow-jobs", action="store_true",
+                    help="leave MLflow's job execution (huey consumers) on, as `mlflow server` does by default")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, server logs)")
     ap.add_argument("--out", default=str(BENCH / "out" / "tracking.json"), help="where to write the JSON results")
     opts = ap.parse_args()
@@ -251,17 +256,18 @@ def main() -> int:
 def bench(opts: argparse.Namespace, sizes: Sizes, tmp: Path) -> int:
     data_path = tmp / "data.npz"
     data = make_data(data_path, sizes)
+    load_start = os.getloadavg()
     per_step = 5
     loop_steps_mlflow = max(1, sizes.mlflow_loop_points // per_step)
     results: dict[str, dict] = {"treadle": {}, "mlflow": {}}
     started = time.monotonic()
-    with servers(tmp, opts.mlflow_workers) as uris:
+    with servers(tmp, opts.mlflow_workers, opts.mlflow_jobs) as uris:
+        common = {"data": str(data_path), "t0": T0}
+
         def both(phase: str, args: dict, timeout: float, mlflow_args: dict | None = None) -> tuple[dict, dict]:
-            t = run_worker("treadle", phase, {"data": str(data_path), "t0": T0, "uri": uris["treadle"], **args}, tmp, timeout)
-            m = run_worker(
-                "mlflow", phase, {"data": str(data_path), "t0": T0, "uri": uris["mlflow"], **args, **(mlflow_args or {})},
-                tmp, timeout,
-            )
+            t = run_worker("treadle", phase, {**common, "uri": uris["treadle"], **args}, tmp, timeout)
+            margs = {**common, "uri": uris["mlflow"], **args, **(mlflow_args or {})}
+            m = run_worker("mlflow", phase, margs, tmp, timeout)
             results["treadle"][phase], results["mlflow"][phase] = t, m
             return t, m
 
@@ -284,14 +290,8 @@ def bench(opts: argparse.Namespace, sizes: Sizes, tmp: Path) -> int:
             "runs": sizes.runs, "filter": FILTER, "order_by": ORDER_BY, "max_results": sizes.max_results,
             "warmup": 2, "repeats": sizes.search_repeats,
         }
-        run_worker_args = {"data": str(data_path), "t0": T0, **search_args}
-        t = run_worker("treadle", "search", {**run_worker_args, "uri": uris["treadle"],
-                                              "experiment_id": results["treadle"]["populate_search"]["experiment_id"]},
-                       tmp, 600)
-        m = run_worker("mlflow", "search", {**run_worker_args, "uri": uris["mlflow"],
-                                             "experiment_id": results["mlflow"]["populate_search"]["experiment_id"]},
-                       tmp, 600)
-        results["treadle"]["search"], results["mlflow"]["search"] = t, m
+        t, m = both("search", {**search_args, "experiment_id": t["experiment_id"]}, 600,
+                    {"experiment_id": m["experiment_id"]})
         n_match, page = expected_search(data, sizes.max_results)
         for side, res in (("treadle", t), ("mlflow", m)):
             if res["matches"] != n_match:
@@ -313,7 +313,8 @@ def bench(opts: argparse.Namespace, sizes: Sizes, tmp: Path) -> int:
     def rate(res: dict) -> float:
         return float(res["points"] / res["median_s"])
 
-    for name, phase, target in (("per-point log_metric loop", "ingest_loop", 50.0), ("batch log_batch", "ingest_batch", 3.0)):
+    for name, phase, target in (("per-point log_metric loop", "ingest_loop", 50.0),
+                                ("batch log_batch", "ingest_batch", 3.0)):
         a, b = rate(tr[phase]), rate(ml[phase])
         rows.append((name, "points/s", a, b, a / b, target))
     for name, phase, target in (("search_runs", "search", 5.0), ("get_metric_history", "history", 5.0)):
@@ -327,15 +328,20 @@ def bench(opts: argparse.Namespace, sizes: Sizes, tmp: Path) -> int:
         "mlflow_python": ml["history"]["python"],
         "treadle": tr["history"]["treadle"],
         "mlflow": ml["history"]["mlflow"],
-        "mlflow_workers": opts.mlflow_workers or "default (4)",
+        "mlflow_workers": opts.mlflow_workers,
+        "mlflow_job_execution": opts.mlflow_jobs,
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg(),
         "treadle_workers": 1,
         "sizes": sizes.__dict__,
     }
     print()
     print(f"machine: {facts['cpus']} CPUs, {facts['platform']}")
     print(f"treadle {facts['treadle']} (Python {facts['treadle_python']}, server 1 uvicorn worker, SQLite)")
-    print(f"MLflow {facts['mlflow']} (Python {facts['mlflow_python']}, `mlflow server` workers: "
-          f"{facts['mlflow_workers']}, SQLite)")
+    print(f"MLflow {facts['mlflow']} (Python {facts['mlflow_python']}, `mlflow server --workers "
+          f"{facts['mlflow_workers']}`, job execution {'on' if opts.mlflow_jobs else 'off'}, SQLite)")
+    print("load average (1, 5, 15 min) at start {:.1f} {:.1f} {:.1f}, at end {:.1f} {:.1f} {:.1f}".format(
+        *load_start, *facts["load_average_end"]))
     print(f"{'quick' if opts.quick else 'full'} run, medians; {elapsed:.0f}s of benchmarking")
     print()
     header = f"{'benchmark':28s} {'treadle':>16s} {'MLflow':>16s} {'ratio':>8s} {'target':>8s}  met"
@@ -345,9 +351,10 @@ def bench(opts: argparse.Namespace, sizes: Sizes, tmp: Path) -> int:
     for name, unit, a, b, ratio, target in rows:
         met = ratio >= target
         all_met &= met
-        print(f"{name:28s} {fmt(a, unit):>16s} {fmt(b, unit):>16s} {ratio:7.1f}x {target:7.0f}x  {'yes' if met else 'NO'}")
+        verdict = "yes" if met else "NO"
+        print(f"{name:28s} {fmt(a, unit):>16s} {fmt(b, unit):>16s} {ratio:7.1f}x {target:7.0f}x  {verdict}")
     print()
-    print(f"ratio = treadle's advantage (points/s treadle / MLflow; ms MLflow / treadle). Notes:")
+    print("ratio = treadle's advantage (points/s treadle / MLflow; ms MLflow / treadle). Notes:")
     print(f"- loop: treadle times {tr['ingest_loop']['points']} points (td.log_metric loop + td.flush()); "
           f"MLflow's synchronous mlflow.log_metric loop is timed on the first {ml['ingest_loop']['points']} "
           "points only (same order: step-major, 5 metrics per step) and its rate extrapolated.")

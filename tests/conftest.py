@@ -49,3 +49,4 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     monkeypatch.setenv("TREADLE_ARTIFACTS", str(tmp_path / "default-artifacts"))
     monkeypatch.setenv("TREADLE_CAPTURE_ENVIRONMENT", "false")
     yield
+    reset_backends()

@@ -75,7 +75,9 @@ def root(
     try:
         settings = Settings()
     except ValidationError as exc:
-        print_error(f"bad TREADLE_* environment variable: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}")
+        first = exc.errors()[0]
+        name = "TREADLE_" + "_".join(str(part) for part in first["loc"]).upper()
+        print_error(f"bad environment variable {name}: {first['msg']}")
         raise typer.Exit(1) from None
     ctx.obj = CliState(uri=uri or settings.uri, artifacts=artifacts or settings.artifacts)
 

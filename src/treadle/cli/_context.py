@@ -13,6 +13,7 @@ from treadle.errors import InvalidArgument, NotFound
 from treadle.tracking import Experiment, Run
 
 MIN_PREFIX = 4
+RUN_ID_LENGTH = 32  # uuid4 hex
 
 
 class View(StrEnum):
@@ -68,7 +69,7 @@ def resolve_run(client: Client, ref: str) -> Run:
     try:
         return client.get_run(ref)
     except NotFound:
-        if len(ref) < MIN_PREFIX or not set(ref) <= set(string.hexdigits.lower()):
+        if not MIN_PREFIX <= len(ref) < RUN_ID_LENGTH or not set(ref) <= set(string.hexdigits.lower()):
             raise NotFound(f"run {ref!r} does not exist; see `treadle runs list`") from None
     page = client.tracking.search_runs(filter=f"attributes.run_id LIKE '{ref}%'", max_results=2, view="all")
     if not page.runs:

@@ -29,8 +29,9 @@ def err() -> Console:
 
 
 def print_error(message: str) -> None:
-    """One red line on stderr, never reflowed and never read as markup."""
-    err().print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
+    """One red line on stderr (multi-line messages joined with "; "), never reflowed or read as markup."""
+    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    err().print(Text(f"error: {line}", style="bold red"), soft_wrap=True)
 
 
 def fail(message: str) -> NoReturn:

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from treadle.cli._context import View, resolve_experiment, resolve_run, state
-from treadle.cli._output import fail, fmt_duration, fmt_number, fmt_time, note, out, status_text
+from treadle.cli._output import fail, fmt_duration, fmt_number, fmt_time, note, out, plural, status_text
 from treadle.cli._runs_show import compare, show
 from treadle.tracking import Run
 
@@ -21,11 +21,11 @@ app.command("compare")(compare)
 
 RunRef = Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id, or a unique prefix of one.")]
 DEFAULT_METRIC_COLUMNS = 4
-WIDE = 150  # consoles at least this wide get full run ids and every default metric column
+WIDE = 150  # consoles at least this wide get full run ids and start times
 NARROW = 100  # narrower ones lose the start time and duration
 METRIC_WIDTH = 9  # what a formatted metric value takes at most (6 significant digits)
-SHORT_ID = 8
-_KINDS = {"metrics": "metrics", "params": "params", "tags": "tags"}
+SHORT_ID = 8  # a prefix that `runs show` and friends accept
+_KINDS = ("metrics", "params", "tags")
 
 
 @app.command("list")
@@ -54,6 +54,7 @@ def list_runs(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only run ids, one per line.")] = False,
 ) -> None:
     """Search runs across experiments, filtered and ordered."""
+    explicit = [_parse_column(c) for c in column] if column else None
     client = state(ctx).client()
     experiment_ids = [resolve_experiment(client, e).id for e in experiment or []] or None
     page = client.tracking.search_runs(
@@ -67,7 +68,6 @@ def list_runs(
         note("No runs match.")
         return
     names = {e.id: e.name for e in client.tracking.list_experiments(view="all")}
-    explicit = [_parse_column(c) for c in column] if column else None
     console = out()
     console.print(_runs_table(page.runs, names, explicit, order_by or [], console.width))
     if page.next_page_token:
@@ -133,8 +133,8 @@ def _width(cell: str | Text) -> int:
 
 def _parse_column(spec: str) -> tuple[str, str]:
     prefix, _, key = spec.partition(".")
-    kind = _KINDS.get(prefix.lower())
-    if kind is None or not key:
+    kind = prefix.lower()
+    if kind not in _KINDS or not key:
         fail(f"column {spec!r} must look like metrics.KEY, params.KEY or tags.KEY")
     return kind, key
 
@@ -198,9 +198,9 @@ def purge(
                 return
             what = f"all {count} deleted runs"
         else:
-            what = f"{len(ids)} run{'s' if len(ids) != 1 else ''}"
+            what = plural(len(ids), "run")
         typer.confirm(f"Permanently remove {what}? This cannot be undone", abort=True)
     report = client.tracking.purge_runs(ids)
-    note(f"Purged {len(report.runs)} runs and {report.blobs_deleted} unreferenced blobs.")
+    note(f"Purged {plural(len(report.runs), 'run')} and {plural(report.blobs_deleted, 'unreferenced blob')}.")
     for run in report.runs:
         note(f"  {run}")

@@ -20,10 +20,12 @@ from treadle.tracking import Run
 SYSTEM_TAG_PREFIX = "treadle."
 
 
-def _key_value_table(title: str, rows: list[tuple[str, str]], value_justify: str = "left") -> Table:
-    table = Table(title=title, title_justify="left", show_edge=False)
-    table.add_column("key", style="bold")
-    table.add_column("value", justify=value_justify)  # type: ignore[arg-type]
+def _key_value_table(
+    title: str, rows: list[tuple[str, str]], headers: tuple[str, str] = ("key", "value"), numeric: bool = False
+) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False, min_width=len(title))
+    table.add_column(headers[0], style="bold")
+    table.add_column(headers[1], justify="right" if numeric else "left")
     for key, value in rows:
         table.add_row(key, value)
     return table
@@ -70,7 +72,7 @@ def show(
         parts.append(_key_value_table("params", sorted(run.params.items())))
     if run.metrics:
         metrics = [(k, fmt_number(v)) for k, v in sorted(run.metrics.items())]
-        parts.append(_key_value_table("metrics (latest)", metrics, value_justify="right"))
+        parts.append(_key_value_table("metrics", metrics, ("key", "latest"), numeric=True))
     user_tags = sorted((k, v) for k, v in run.tags.items() if not k.startswith(SYSTEM_TAG_PREFIX))
     system_tags = sorted((k, v) for k, v in run.tags.items() if k.startswith(SYSTEM_TAG_PREFIX))
     if user_tags:
@@ -79,7 +81,7 @@ def show(
         parts.append(_key_value_table("environment", system_tags))
     inputs = _inputs(client, run)
     if inputs:
-        parts.append(_key_value_table("inputs", [(n.name, n.uri or "") for n in inputs]))
+        parts.append(_key_value_table("inputs", [(n.name, n.uri or "") for n in inputs], ("name", "uri")))
     files = client.list_artifacts(run.id)
     if files:
         table = Table(title=f"artifacts ({len(files)})", title_justify="left", show_edge=False)

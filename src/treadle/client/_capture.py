@@ -4,6 +4,7 @@ the notebook it ran in, and (optionally) system metrics sampled in the backgroun
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import importlib.metadata
 import json
@@ -46,6 +47,7 @@ def notebook_path() -> str | None:
     return str(candidate) if candidate and Path(candidate).is_file() else None
 
 
+@functools.cache
 def requirements() -> str:
     """``pip freeze`` of the running interpreter, without spawning pip."""
     pins = {

@@ -68,4 +68,5 @@ def ui_static(app: FastAPI) -> None:
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (multi-worker servers read their config from env)."""
     logging.basicConfig(level=os.environ.get("TREADLE_LOG_LEVEL", "INFO"))
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema checks are not news
     return create_app()

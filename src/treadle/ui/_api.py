@@ -30,9 +30,12 @@ def _step(name: str, raw: str | None) -> int | None:
     if raw is None or not raw.strip():
         return None
     try:
-        return int(float(raw))
-    except ValueError:
+        step = int(float(raw))
+    except (ValueError, OverflowError):
         raise InvalidArgument(f"{name} must be an integer step, got {raw!r}") from None
+    if abs(step) >= 2**63:
+        raise InvalidArgument(f"{name} must fit in 64 bits, got {raw!r}")
+    return step
 
 
 def _thin(series: MetricSeries, max_points: int) -> MetricSeries:
@@ -42,10 +45,14 @@ def _thin(series: MetricSeries, max_points: int) -> MetricSeries:
         return series
     idx = list(range(0, n, math.ceil(n / max_points)))
     idx[-1] = n - 1
-    return series.model_copy(update={
-        "steps": [series.steps[i] for i in idx], "timestamps": [series.timestamps[i] for i in idx],
-        "values": [series.values[i] for i in idx], "downsampled": True,
-    })
+    return series.model_copy(
+        update={
+            "steps": [series.steps[i] for i in idx],
+            "timestamps": [series.timestamps[i] for i in idx],
+            "values": [series.values[i] for i in idx],
+            "downsampled": True,
+        }
+    )
 
 
 def series_payload(series: MetricSeries, run_id: str) -> dict[str, Any]:
@@ -78,8 +85,8 @@ def api_router(backend: Backend) -> APIRouter:
         start, end = _step("start_step", start_step), _step("end_step", end_step)
         series = tracking.get_metric_history(run_id, key, max_points=max_points, start_step=start, end_step=end)
         if series.downsampled and start is not None and end is not None and end - start < max_points:
-            # A narrow zoom: the rollups' finest buckets (16 steps) would show fewer points than
-            # the range holds, so read the range's raw points (about one per step) instead.
+            # A narrow zoom that the rollups' edge buckets made look bigger than max_points: read
+            # the range's raw points (about one per step) rather than 16-step buckets.
             series = _thin(tracking.get_metric_history(run_id, key, start_step=start, end_step=end), max_points)
         return Response(orjson.dumps(series_payload(series, run_id)), media_type="application/json")
 

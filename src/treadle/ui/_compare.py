@@ -19,8 +19,16 @@ if TYPE_CHECKING:
 MIN_RUNS, MAX_RUNS = 2, 10
 # Ten colors that stay apart on white (Tableau 10); run i gets COLORS[i] in tables and charts.
 COLORS = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
 )
 
 
@@ -57,7 +65,9 @@ def compare_router(backend: Backend) -> APIRouter:
         ids = list(dict.fromkeys(split_list(runs)))
         if not MIN_RUNS <= len(ids) <= MAX_RUNS:
             return error_page(
-                request, 400, "Pick 2 to 10 runs",
+                request,
+                400,
+                "Pick 2 to 10 runs",
                 f"Compare takes {MIN_RUNS} to {MAX_RUNS} different runs; got {len(ids)}. "
                 "Tick the runs in an experiment's table, then press Compare.",
             )
@@ -72,7 +82,8 @@ def compare_router(backend: Backend) -> APIRouter:
             return error_page(request, 404, "Run not found", f"These runs do not exist: {', '.join(missing)}.")
         user_tags = [{k: v for k, v in r.tags.items() if not k.startswith("treadle.")} for r in loaded]
         return render(
-            request, "compare.html",
+            request,
+            "compare.html",
             runs=loaded,
             colors=COLORS,
             chart_runs=[{"id": r.id, "name": r.name, "color": c} for r, c in zip(loaded, COLORS, strict=False)],

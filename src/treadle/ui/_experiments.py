@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from treadle.errors import InvalidArgument, NotFound
-from treadle.tracking import RunPage
-from treadle.ui._render import error_page, render
+from treadle.tracking import Experiment, RunPage
+from treadle.ui._render import error_page, render, root_of
 from treadle.ui._table import PAGE_SIZE, TableState, available_columns
 
 if TYPE_CHECKING:
     from treadle.client._backend import Backend
+
+
+def table_state(
+    experiment_id: str,
+    filter: str | None = None,
+    order_by: str | None = None,
+    cols: list[str] | None = Query(None),
+    page_token: str | None = None,
+    prev: str | None = None,
+) -> TableState:
+    """The runs table's state from the query string (``cols`` repeated or comma-joined)."""
+    return TableState.from_query(experiment_id, filter, order_by, cols, page_token, prev)
+
+
+def plausible_id(experiment_id: str) -> bool:
+    """Experiment ids are 64-bit integers; anything else cannot exist (and must not reach SQL)."""
+    try:
+        return 0 <= int(experiment_id) < 2**63
+    except ValueError:
+        return False
 
 
 def missing_experiment(request: Request, experiment_id: str) -> HTMLResponse:
@@ -28,55 +49,55 @@ def experiments_router(backend: Backend) -> APIRouter:
     def experiments(request: Request) -> HTMLResponse:
         return render(request, "experiments.html", experiments=tracking.list_experiments())
 
-    def table_context(request: Request, state: TableState) -> dict[str, Any]:
+    def panel(request: Request, exp: Experiment, state: TableState) -> dict[str, Any]:
+        """One page of runs (``max_results`` of them, never all) and what the panel shows of it."""
         error = None
         try:
             page = tracking.search_runs(
-                experiment_ids=[state.experiment_id], filter=state.filter or None,
+                experiment_ids=[exp.id],
+                filter=state.filter or None,
                 order_by=[state.order_by] if state.order_by else None,
-                max_results=PAGE_SIZE, page_token=state.page_token or None,
+                max_results=PAGE_SIZE,
+                page_token=state.page_token or None,
             )
-        except InvalidArgument as exc:
+        except InvalidArgument as exc:  # a bad filter, order or page token: say so inline
             error, page = exc.message, RunPage(runs=[])
         columns = state.columns(page.runs)
-        root = str(request.scope.get("root_path", "")).rstrip("/")
+        root = root_of(request)
         return {
-            "state": state, "page": page, "columns": columns, "error": error,
+            "experiment": exp,
+            "state": state,
+            "page": page,
+            "columns": columns,
+            "error": error,
             "available": available_columns(page.runs, also=columns),
-            "chosen": {c.spec for c in columns}, "push_url": state.page_url(root),
+            "chosen": {c.spec for c in columns},
+            "push_url": state.page_url(root),
         }
 
-    def load_state(
-        experiment_id: str, filter: str | None, order_by: str | None, cols: list[str] | None,
-        page_token: str | None, prev: str | None,
-    ) -> TableState:
-        return TableState.from_query(experiment_id, filter, order_by, cols, page_token, prev)
+    def find(experiment_id: str) -> Experiment | None:
+        if not plausible_id(experiment_id):
+            return None
+        try:
+            return tracking.get_experiment(experiment_id)
+        except NotFound:
+            return None
 
     @router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
-    def experiment(
-        request: Request, experiment_id: str, filter: str | None = None, order_by: str | None = None,
-        cols: list[str] | None = Query(None), page_token: str | None = None, prev: str | None = None,
-    ) -> HTMLResponse:
-        try:
-            exp = tracking.get_experiment(experiment_id)
-        except NotFound:
-            return missing_experiment(request, experiment_id)
-        state = load_state(exp.id, filter, order_by, cols, page_token, prev)
-        return render(request, "experiment.html", experiment=exp, **table_context(request, state))
+    def experiment(request: Request, state: TableState = Depends(table_state)) -> HTMLResponse:
+        exp = find(state.experiment_id)
+        if exp is None:
+            return missing_experiment(request, state.experiment_id)
+        return render(request, "experiment.html", **panel(request, exp, replace(state, experiment_id=exp.id)))
 
     @router.get("/experiments/{experiment_id}/runs", response_class=HTMLResponse)
-    def runs_fragment(
-        request: Request, experiment_id: str, filter: str | None = None, order_by: str | None = None,
-        cols: list[str] | None = Query(None), page_token: str | None = None, prev: str | None = None,
-    ) -> HTMLResponse:
+    def runs_fragment(request: Request, state: TableState = Depends(table_state)) -> HTMLResponse:
         """The runs panel alone, for htmx; ``HX-Push-Url`` names the linkable full page."""
-        try:
-            exp = tracking.get_experiment(experiment_id)
-        except NotFound:
-            return missing_experiment(request, experiment_id)
-        state = load_state(exp.id, filter, order_by, cols, page_token, prev)
-        context = table_context(request, state)
-        headers = {"HX-Push-Url": context["push_url"], "Vary": "HX-Request"}
-        return render(request, "_runs_panel.html", headers=headers, experiment=exp, **context)
+        exp = find(state.experiment_id)
+        if exp is None:
+            return missing_experiment(request, state.experiment_id)
+        context = panel(request, exp, replace(state, experiment_id=exp.id))
+        headers = {"HX-Push-Url": context["push_url"]}
+        return render(request, "_runs_panel.html", headers=headers, **context)
 
     return router

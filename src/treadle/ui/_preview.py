@@ -14,10 +14,13 @@ from treadle.artifacts import ArtifactFile, BlobStore
 PREVIEW_BYTES = 200 * 1024
 MAX_TABLE_ROWS = 500
 IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".ico", ".avif"}
+# Suffixes shown as text even when the sample is not clean UTF-8 ("" = no suffix, e.g. LICENSE).
+# fmt: off
 TEXT = {
-    ".txt", ".log", ".md", ".rst", ".py", ".sh", ".cfg", ".ini", ".toml", ".yaml", ".yml", ".json",
-    ".jsonl", ".csv", ".tsv", ".html", ".xml", ".js", ".css", ".sql", ".r", ".ipynb", ".mlmodel", "",
+    "", ".txt", ".log", ".md", ".rst", ".py", ".sh", ".cfg", ".ini", ".toml", ".yaml", ".yml",
+    ".json", ".jsonl", ".csv", ".tsv", ".html", ".xml", ".js", ".css", ".sql", ".r", ".ipynb",
 }
+# fmt: on
 
 Kind = Literal["image", "table", "json", "text", "binary", "empty"]
 
@@ -88,7 +91,10 @@ def _json_preview(file: ArtifactFile, text: str) -> Preview:
     ):  # a table logged with log_table (pandas "split" orientation)
         rows = data["data"]
         return Preview(
-            file, "table", columns=[str(c) for c in data["columns"]], rows=rows[:MAX_TABLE_ROWS],
+            file,
+            "table",
+            columns=[str(c) for c in data["columns"]],
+            rows=rows[:MAX_TABLE_ROWS],
             rows_cut=len(rows) > MAX_TABLE_ROWS,
         )
     return Preview(file, "json", text=json.dumps(data, indent=2, ensure_ascii=False))
@@ -105,6 +111,10 @@ def _csv_preview(file: ArtifactFile, text: str, truncated: bool, delimiter: str)
         return Preview(file, "empty")
     body = rows[1:]
     return Preview(
-        file, "table", columns=rows[0], rows=body[:MAX_TABLE_ROWS], truncated=truncated,
+        file,
+        "table",
+        columns=rows[0],
+        rows=body[:MAX_TABLE_ROWS],
+        truncated=truncated,
         rows_cut=len(body) > MAX_TABLE_ROWS,
     )

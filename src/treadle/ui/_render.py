@@ -74,10 +74,16 @@ def _env() -> Environment:
 ENV = _env()
 
 
-def render(request: Request, template: str, status: int = 200, headers: dict[str, str] | None = None,
-           **context: Any) -> HTMLResponse:
+def root_of(request: Request) -> str:
+    """The path the app is mounted under ("" at the top), to prefix links with."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def render(
+    request: Request, template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> HTMLResponse:
     """Render a template with ``root`` (the app's mount path) and ``path`` in its context."""
-    root = str(request.scope.get("root_path", "")).rstrip("/")
+    root = root_of(request)
     html = ENV.get_template(template).render(root=root, path=request.url.path, **context)
     return HTMLResponse(html, status_code=status, headers=headers)
 

@@ -13,7 +13,7 @@ from treadle.artifacts import ArtifactFile
 from treadle.errors import NotFound
 from treadle.tracking import Run, run_manifest
 from treadle.ui._preview import build_preview
-from treadle.ui._render import error_page, render
+from treadle.ui._render import error_page, render, root_of
 
 if TYPE_CHECKING:
     from treadle.client._backend import Backend
@@ -84,7 +84,7 @@ def runs_router(backend: Backend) -> APIRouter:
 
     def preview_context(request: Request, run_id: str, path: str) -> dict[str, Any]:
         entry = backend.artifacts.stat(run_manifest(run_id), path)
-        root = str(request.scope.get("root_path", "")).rstrip("/")
+        root = root_of(request)
         return {
             "preview": build_preview(backend.blobs, entry),
             "raw_url": file_url(root, run_id, entry.path),
@@ -109,7 +109,7 @@ def runs_router(backend: Backend) -> APIRouter:
     @router.get("/runs/{run_id}/preview", response_class=HTMLResponse)
     def preview(request: Request, run_id: str, path: str) -> HTMLResponse:
         """The preview pane alone, for htmx; ``HX-Replace-Url`` makes the selection linkable."""
-        root = str(request.scope.get("root_path", "")).rstrip("/")
+        root = root_of(request)
         headers = {"HX-Replace-Url": f"{root}/runs/{quote(run_id)}?artifact={quote(path)}"}
         try:
             tracking.get_run(run_id)

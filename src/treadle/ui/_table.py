@@ -58,13 +58,22 @@ class TableState:
 
     @classmethod
     def from_query(
-        cls, experiment_id: str, filter: str | None, order_by: str | None, cols: list[str] | None,
-        page_token: str | None, prev: str | None,
+        cls,
+        experiment_id: str,
+        filter: str | None,
+        order_by: str | None,
+        cols: list[str] | None,
+        page_token: str | None,
+        prev: str | None,
     ) -> TableState:
         chosen = None if cols is None else tuple(split_list(cols))
         return cls(
-            experiment_id=experiment_id, filter=(filter or "").strip(), order_by=(order_by or "").strip(),
-            cols=chosen, page_token=page_token or "", prev=tuple(split_list([prev or ""]))[-MAX_PREV:],
+            experiment_id=experiment_id,
+            filter=(filter or "").strip(),
+            order_by=(order_by or "").strip(),
+            cols=chosen,
+            page_token=page_token or "",
+            prev=tuple(split_list([prev or ""]))[-MAX_PREV:],
         )
 
     # -- URLs

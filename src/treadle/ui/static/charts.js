@@ -46,6 +46,15 @@
     return out;
   }
 
+  // 120000 -> "120k": step axes stay readable on narrow charts.
+  function compact(v) {
+    var a = Math.abs(v);
+    if (a >= 1e9) return +(v / 1e9).toFixed(2) + "G";
+    if (a >= 1e6) return +(v / 1e6).toFixed(2) + "M";
+    if (a >= 1e4) return +(v / 1e3).toFixed(1) + "k";
+    return String(+v.toFixed(6));
+  }
+
   function alpha(hex, a) {
     var n = parseInt(hex.slice(1), 16);
     return "rgba(" + ((n >> 16) & 255) + "," + ((n >> 8) & 255) + "," + (n & 255) + "," + a + ")";
@@ -147,6 +156,7 @@
       width: Math.max(200, this.el.clientWidth),
       height: HEIGHT,
       scales: { x: { time: xaxis === "time" } },
+      axes: [xaxis === "time" ? {} : { values: function (u, splits) { return splits.map(compact); } }, {}],
       series: series,
       bands: bands,
       legend: { live: true },

@@ -1,0 +1,71 @@
+"""``treadle demo``: populates realistic experiments, re-runs cleanly, then serves."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+import treadle as td
+from tests.cli.helpers import Invoke, Ok, assert_user_error
+from treadle.cli._demo import scenarios
+
+EXPERIMENTS = ("iris-classifiers", "wine-sweep", "diabetes-regression")
+
+
+def _runs(client: td.Client, name: str) -> list[td.Run]:
+    exp = client.tracking.get_experiment_by_name(name)
+    return client.tracking.search_runs(experiment_ids=[exp.id], max_results=1000).runs
+
+
+@pytest.mark.slow
+def test_demo_populates_reruns_and_serves(ok: Ok, client: td.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    planned = {s.name: s.runs for s in scenarios()}
+    assert set(EXPERIMENTS) <= set(planned)
+
+    text = ok("demo", "--no-serve")
+    for name in EXPERIMENTS:
+        assert name in text
+        runs = _runs(client, name)
+        assert len(runs) == planned[name]
+        assert all(r.status == "FINISHED" for r in runs)
+
+    iris = _runs(client, "iris-classifiers")
+    run = iris[0]
+    assert {"train_loss", "val_loss", "train_accuracy", "val_accuracy", "test_accuracy"} <= set(run.metrics)
+    assert run.params["epochs"] == "40" and run.tags["dataset"] == "iris"
+    history = client.get_metric_history(run.id, "val_loss")
+    assert history.steps == list(range(40))
+    paths = {f.path for f in client.list_artifacts(run.id)}
+    assert {"confusion_matrix.png", "predictions.json", "config.yaml"} <= paths
+    assert client.read_artifact(run.id, "confusion_matrix.png")[:8] == b"\x89PNG\r\n\x1a\n"
+    node = client.lineage.find_node(f"run:{run.id}")
+    assert "sklearn://iris" in {n.uri for n in client.lineage.upstream(node.id, hops=1).nodes}
+
+    wine = _runs(client, "wine-sweep")
+    parent = next(r for r in wine if r.parent_id is None)
+    children = [r for r in wine if r.parent_id == parent.id]
+    assert len(children) == len(wine) - 1 >= 2
+    assert parent.tags["best_run_id"] in {c.id for c in children}
+    assert len(client.get_metric_history(parent.id, "trial_val_accuracy").steps) == len(children)
+
+    boosted = next(r for r in _runs(client, "diabetes-regression") if r.name.startswith("gbr-"))
+    assert len(client.get_metric_history(boosted.id, "val_rmse").steps) == int(boosted.params["n_estimators"])
+    assert "predicted_vs_actual.png" in {f.path for f in client.list_artifacts(boosted.id)}
+
+    # Again, with an experiment deleted meanwhile and the server started at the end.
+    client.tracking.delete_experiment(client.tracking.get_experiment_by_name("wine-sweep").id)
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr("treadle.server.run_server", lambda **kwargs: calls.append(kwargs))
+    text = ok("demo", "--port", "8799")
+    assert "http://127.0.0.1:8799" in text
+    assert calls and calls[0]["port"] == 8799 and calls[0]["uri"] == client.uri
+    for name in EXPERIMENTS:
+        assert len(_runs(client, name)) == 2 * planned[name]
+
+
+def test_demo_without_its_dependencies(cli: Invoke, monkeypatch: pytest.MonkeyPatch, client: td.Client) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    assert_user_error(cli("demo", "--no-serve"), "pip install 'treadle[demo]'")
+    assert client.tracking.list_experiments() == []
