@@ -106,6 +106,7 @@ def test_run_file_download_and_traversal(http: httpx.Client, server: str) -> Non
     client.log_text(run.id, "hello", "docs/readme.txt")
     ok = http.get(f"/api/v1/runs/{run.id}/artifacts/docs/readme.txt")
     assert ok.status_code == 200 and ok.text == "hello" and ok.headers["content-type"].startswith("text/plain")
+    assert ok.headers["content-security-policy"] == "sandbox" and ok.headers["x-content-type-options"] == "nosniff"
     attachment = http.get(f"/api/v1/runs/{run.id}/artifacts/docs/readme.txt", params={"download": 1})
     assert "attachment" in attachment.headers["content-disposition"]
     for path in ("docs/../../etc/passwd", "docs/%2e%2e/%2e%2e/etc/passwd", "missing.txt"):

@@ -63,7 +63,13 @@ def blob_router(artifacts: ArtifactService) -> APIRouter:
         """A run's artifact file by path, with a content type (``?download=1`` to save it)."""
         entry = artifacts.stat(run_manifest(run_id), path)
         media = mimetypes.guess_type(entry.path)[0] or "application/octet-stream"
-        headers = {"content-length": str(entry.size), "etag": entry.digest}
+        # Artifacts are user content: never let an .html or .svg run scripts on treadle's origin.
+        headers = {
+            "content-length": str(entry.size),
+            "etag": entry.digest,
+            "content-security-policy": "sandbox",
+            "x-content-type-options": "nosniff",
+        }
         if download:
             headers["content-disposition"] = f'attachment; filename="{os.path.basename(entry.path)}"'
         return StreamingResponse(_stream(blobs, entry.digest), media_type=media, headers=headers)

@@ -53,6 +53,8 @@ def test_experiment_errors(client: Client) -> None:
     with pytest.raises(NotFound):
         client.tracking.get_experiment("not-a-number")
     with pytest.raises(NotFound):
+        client.tracking.get_experiment("9" * 30)
+    with pytest.raises(NotFound):
         client.tracking.get_experiment_by_name(_name("missing"))
     with pytest.raises(InvalidArgument):
         client.tracking.create_experiment("   ")
@@ -150,6 +152,9 @@ def test_nan_and_infinities_round_trip(client: Client) -> None:
     assert math.isnan(metrics["a"]) and metrics["b"] == math.inf and metrics["c"] == -math.inf
     history = client.tracking.get_metric_history(run, "a")
     assert len(history.values) == 1 and math.isnan(history.values[0])
+    # +inf and -inf in one rollup bucket of one series.
+    client.log_batch(run, metrics=[Metric(key="b", value=-math.inf, step=1, timestamp=2)])
+    assert client.tracking.get_metric_history(run, "b").values == [math.inf, -math.inf]
 
 
 def test_downsampled_history_reads_rollups(client: Client) -> None:
@@ -171,6 +176,8 @@ def test_downsampled_history_reads_rollups(client: Client) -> None:
     assert min(series.mins) == 0.0 and max(series.maxs) == 999.0
     window = client.tracking.get_metric_history(run, "x", max_points=1000, start_step=100, end_step=199)
     assert window.steps == list(range(100, 200)) and not window.downsampled
+    medium = client.tracking.get_metric_history(run, "x", max_points=1000, start_step=0, end_step=3999)
+    assert 900 <= len(medium.steps) <= 1000 and medium.downsampled and medium.steps[-1] == 3999
     full = client.tracking.get_metric_history(run, "x")
     assert len(full.steps) == n and not full.downsampled
 

@@ -90,7 +90,8 @@ def _update_rollups(conn: Connection, run_id: str, inserted: Sequence[Any]) -> N
             if value is not None:
                 a["min"] = value if a["min"] is None else min(a["min"], value)
                 a["max"] = value if a["max"] is None else max(a["max"], value)
-                a["sum"] += value
+                if math.isfinite(value):  # +inf and -inf in one bucket would make the sum NaN
+                    a["sum"] += value
             if (r.step, r.timestamp) >= a["last"][:2]:
                 a["last"] = (r.step, r.timestamp, value)
     stmt = dialect_insert(conn, _R)
@@ -167,6 +168,10 @@ def read_history(
         if in_range <= max_points:
             return _raw(conn, run_id, key, start_step, end_step, total)
     width = ROLLUP_WIDTHS[level]
+    if level == 0 and (hi - lo) // width + 1 < max_points // 2:
+        # Even the finest rollup is too coarse here: at most 16 x max_points raw points, bucket them.
+        raw = _raw(conn, run_id, key, lo, hi, total)
+        return _downsample_points(raw, max_points)
     rows = conn.execute(
         select(_R.c.count, _R.c.min, _R.c.max, _R.c.last_step, _R.c.last_timestamp, _R.c.last_value)
         .where(
@@ -199,6 +204,29 @@ def read_history(
         maxs=maxs,
         downsampled=True,
         total_points=total,
+    )
+
+
+def _downsample_points(series: MetricSeries, max_points: int) -> MetricSeries:
+    """Bucket raw points into at most ``max_points``: last value, min and max per bucket."""
+    group = max(1, math.ceil(len(series.steps) / max_points))
+    steps, stamps, values, mins, maxs = [], [], [], [], []
+    for i in range(0, len(series.steps), group):
+        chunk = [v for v in series.values[i : i + group] if not math.isnan(v)]
+        steps.append(series.steps[min(i + group, len(series.steps)) - 1])
+        stamps.append(series.timestamps[min(i + group, len(series.steps)) - 1])
+        values.append(series.values[min(i + group, len(series.values)) - 1])
+        mins.append(min(chunk) if chunk else math.nan)
+        maxs.append(max(chunk) if chunk else math.nan)
+    return MetricSeries(
+        key=series.key,
+        steps=steps,
+        timestamps=stamps,
+        values=values,
+        mins=mins,
+        maxs=maxs,
+        downsampled=group > 1,
+        total_points=series.total_points,
     )
 
 

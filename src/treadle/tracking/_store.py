@@ -94,9 +94,12 @@ def check_metric(key: str, value: float, step: int, timestamp: int) -> None:
 
 def experiment_pk(experiment_id: str | int) -> int:
     try:
-        return int(experiment_id)
+        pk = int(experiment_id)
     except (TypeError, ValueError):
         raise NotFound(f"experiment {experiment_id!r} does not exist") from None
+    if not 0 <= pk < 2**63:
+        raise NotFound(f"experiment {experiment_id!r} does not exist")
+    return pk
 
 
 def load_experiment(conn: Connection, experiment_id: str | int) -> Experiment:
