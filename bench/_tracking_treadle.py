@@ -1,16 +1,17 @@
 """treadle side of bench/tracking.py; runs inside treadle's own .venv.
 
-Usage: python _tracking_treadle.py PHASE ARGS.json OUT.json. Each phase times the public treadle
-SDK against a running treadle server and writes its timings and what it read back as JSON.
+Usage: python _tracking_treadle.py DATA.npz URI. A long-lived worker: it reads one JSON request a
+line from stdin (``{"op": ..., "args": ..., "out": path}``), writes the answer as JSON to ``out``
+and then prints ``DONE`` on stdout, so bench/tracking.py can interleave the two systems' repeats.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -19,144 +20,121 @@ os.environ.setdefault("TREADLE_CAPTURE_ENVIRONMENT", "false")  # not part of wha
 import treadle as td
 
 METRICS = ("m0", "m1", "m2", "m3", "m4")
-BATCH = 1000  # the same batch size as MLflow's limit, so both sides make the same number of calls
+BATCH = 1000  # the same batch size as MLflow's per-request limit: both sides make the same number of calls
 
 
-def _points(values: np.ndarray, t0: int) -> list[tuple[str, float, int, int]]:
-    """(key, value, step, timestamp), step-major: step 0 of m0..m4, then step 1, ..."""
-    keys, steps = values.shape
-    return [(METRICS[k], float(values[k, s]), s, t0 + s) for s in range(steps) for k in range(keys)]
+class Worker:
+    def __init__(self, data: dict[str, np.ndarray], uri: str) -> None:
+        self.data, self.uri = data, uri
+        self.client = td.set_uri(uri)
+        self.experiments: dict[str, str] = {}
 
+    def experiment(self, name: str) -> str:
+        if name not in self.experiments:
+            self.experiments[name] = self.client.tracking.create_experiment(name).id
+        return self.experiments[name]
 
-def _history_check(client: td.Client, run_id: str, values: np.ndarray) -> dict[str, object]:
-    lengths, sums = {}, {}
-    for k in range(values.shape[0]):
-        series = client.tracking.get_metric_history(run_id, METRICS[k])
-        lengths[METRICS[k]] = len(series.steps)
-        sums[METRICS[k]] = float(sum(series.values))
-    return {"lengths": lengths, "sums": sums}
+    def history_check(self, run_id: str, values: np.ndarray) -> dict[str, Any]:
+        lengths, sums = {}, {}
+        for k in range(values.shape[0]):
+            series = self.client.tracking.get_metric_history(run_id, METRICS[k])
+            lengths[METRICS[k]] = len(series.steps)
+            sums[METRICS[k]] = float(sum(series.values))
+        return {"lengths": lengths, "sums": sums}
 
-
-def ingest_loop(args: dict, data: dict) -> dict:
-    values = data["ingest_values"][:, : args["steps"]]
-    params = {f"p{i}": str(v) for i, v in enumerate(data["ingest_params"])}
-    client = td.set_uri(args["uri"])
-    td.set_experiment("bench-ingest-loop")
-    times, checks = [], []
-    for rep in range(args["repeats"]):
+    def ingest_loop(self, steps: int, rep: int) -> dict[str, Any]:
+        """``td.log_metric`` per point, step-major (m0..m4 of step 0, then step 1...), then ``td.flush()``."""
+        values = self.data["ingest_values"][:, :steps]
+        self.experiment("bench-ingest-loop")
+        td.set_experiment("bench-ingest-loop")
         with td.start_run(name=f"loop-{rep}") as run:
-            td.log_params(params)
+            td.log_params({f"p{i}": str(v) for i, v in enumerate(self.data["ingest_params"])})
             start = time.perf_counter()
             for s in range(values.shape[1]):
                 for k in range(values.shape[0]):
                     td.log_metric(METRICS[k], float(values[k, s]), step=s)
             td.flush()
-            times.append(time.perf_counter() - start)
-        checks.append(_history_check(client, run.id, values))
-    return {"times_s": times, "points": int(values.size), "checks": checks}
+            elapsed = time.perf_counter() - start
+        return {"time_s": elapsed, "points": int(values.size), "check": self.history_check(run.id, values)}
 
-
-def ingest_batch(args: dict, data: dict) -> dict:
-    values = data["ingest_values"][:, : args["steps"]]
-    params = {f"p{i}": str(v) for i, v in enumerate(data["ingest_params"])}
-    client = td.Client(args["uri"])
-    exp = client.tracking.create_experiment("bench-ingest-batch")
-    points = _points(values, args["t0"])
-    times, checks = [], []
-    for rep in range(args["repeats"]):
-        run_id = client.tracking.create_run(exp.id, name=f"batch-{rep}").id
-        client.log_batch(run_id, params=params)
+    def ingest_batch(self, steps: int, rep: int, t0: int) -> dict[str, Any]:
+        values = self.data["ingest_values"][:, :steps]
+        points = [(METRICS[k], float(values[k, s]), s, t0 + s) for s in range(values.shape[1]) for k in range(5)]
+        run_id = self.client.tracking.create_run(self.experiment("bench-ingest-batch"), name=f"batch-{rep}").id
+        self.client.log_batch(run_id, params={f"p{i}": str(v) for i, v in enumerate(self.data["ingest_params"])})
         start = time.perf_counter()
         for i in range(0, len(points), BATCH):
             metrics = [td.Metric(key=k, value=v, step=s, timestamp=ts) for k, v, s, ts in points[i : i + BATCH]]
-            client.log_batch(run_id, metrics=metrics)
-        times.append(time.perf_counter() - start)
-        client.tracking.end_run(run_id)
-        checks.append(_history_check(client, run_id, values))
-    return {"times_s": times, "points": len(points), "checks": checks}
+            self.client.log_batch(run_id, metrics=metrics)
+        elapsed = time.perf_counter() - start
+        self.client.tracking.end_run(run_id)
+        return {"time_s": elapsed, "points": len(points), "check": self.history_check(run_id, values)}
 
-
-def populate_search(args: dict, data: dict) -> dict:
-    pvals, mvals = data["search_params"][: args["runs"]], data["search_metrics"][: args["runs"]]
-    client = td.Client(args["uri"])
-    exp = client.tracking.create_experiment("bench-search")
-    start = time.perf_counter()
-    for i in range(len(pvals)):
-        run_id = client.tracking.create_run(exp.id, name=f"run-{i:05d}", start_time=args["t0"] + i).id
-        client.log_batch(
-            run_id,
-            metrics=[
-                td.Metric(key=METRICS[k], value=float(mvals[i, k]), step=0, timestamp=args["t0"])
-                for k in range(mvals.shape[1])
-            ],
-            params={f"p{j}": f"v{int(pvals[i, j])}" for j in range(pvals.shape[1])},
-        )
-    return {"experiment_id": exp.id, "seconds": time.perf_counter() - start}
-
-
-def search(args: dict, data: dict) -> dict:
-    client = td.Client(args["uri"])
-
-    def once(max_results: int) -> list[str]:
-        page = client.tracking.search_runs(
-            experiment_ids=[args["experiment_id"]], filter=args["filter"], order_by=args["order_by"],
-            max_results=max_results,
-        )
-        return [r.name for r in page.runs]
-
-    every = once(args["runs"])  # all matches in one page: the count to compare
-    for _ in range(args["warmup"]):
-        once(args["max_results"])
-    times = []
-    for _ in range(args["repeats"]):
+    def populate_search(self, runs: int, t0: int) -> dict[str, Any]:
+        pvals, mvals = self.data["search_params"][:runs], self.data["search_metrics"][:runs]
+        exp = self.experiment("bench-search")
         start = time.perf_counter()
-        names = once(args["max_results"])
-        times.append(time.perf_counter() - start)
-    return {"times_s": times, "matches": len(every), "page": names}
+        for i in range(len(pvals)):
+            run_id = self.client.tracking.create_run(exp, name=f"run-{i:05d}", start_time=t0 + i).id
+            self.client.log_batch(
+                run_id,
+                metrics=[
+                    td.Metric(key=METRICS[k], value=float(mvals[i, k]), step=0, timestamp=t0)
+                    for k in range(mvals.shape[1])
+                ],
+                params={f"p{j}": f"v{int(pvals[i, j])}" for j in range(pvals.shape[1])},
+            )
+        return {"seconds": time.perf_counter() - start}
 
-
-def history(args: dict, data: dict) -> dict:
-    values = data["history_values"][: args["steps"]]
-    client = td.Client(args["uri"])
-    exp = client.tracking.create_experiment("bench-history")
-    run_id = client.tracking.create_run(exp.id, name="history").id
-    for i in range(0, len(values), BATCH):
-        client.log_batch(
-            run_id,
-            metrics=[
-                td.Metric(key="loss", value=float(v), step=i + j, timestamp=args["t0"] + i + j)
-                for j, v in enumerate(values[i : i + BATCH])
-            ],
-        )
-    for _ in range(args["warmup"]):
-        client.tracking.get_metric_history(run_id, "loss")
-    times = []
-    for _ in range(args["repeats"]):
+    def search(self, filter: str, order_by: list[str], max_results: int) -> dict[str, Any]:
+        exp = self.experiment("bench-search")
         start = time.perf_counter()
-        series = client.tracking.get_metric_history(run_id, "loss")
-        times.append(time.perf_counter() - start)
-    return {
-        "times_s": times,
-        "length": len(series.steps),
-        "downsampled": series.downsampled,
-        "steps_ok": list(series.steps) == list(range(len(values))),
-        "values_ok": bool(np.allclose(series.values, values)) if len(series.values) == len(values) else False,
-    }
+        page = self.client.tracking.search_runs(
+            experiment_ids=[exp], filter=filter, order_by=order_by, max_results=max_results
+        )
+        elapsed = time.perf_counter() - start
+        return {"time_s": elapsed, "names": [r.name for r in page.runs]}
+
+    def history_setup(self, steps: int, t0: int) -> dict[str, Any]:
+        values = self.data["history_values"][:steps]
+        run_id = self.client.tracking.create_run(self.experiment("bench-history"), name="history").id
+        for i in range(0, len(values), BATCH):
+            chunk = values[i : i + BATCH]
+            metrics = [
+                td.Metric(key="loss", value=float(v), step=i + j, timestamp=t0 + i + j) for j, v in enumerate(chunk)
+            ]
+            self.client.log_batch(run_id, metrics=metrics)
+        return {"run_id": run_id}
+
+    def history(self, run_id: str, steps: int) -> dict[str, Any]:
+        values = self.data["history_values"][:steps]
+        start = time.perf_counter()
+        series = self.client.tracking.get_metric_history(run_id, "loss")
+        elapsed = time.perf_counter() - start
+        same = len(series.values) == len(values)
+        return {
+            "time_s": elapsed,
+            "length": len(series.steps),
+            "downsampled": series.downsampled,
+            "steps_ok": list(series.steps) == list(range(len(values))),
+            "values_ok": bool(same and np.allclose(series.values, values)),
+        }
+
+    def facts(self) -> dict[str, Any]:
+        return {"python": sys.version.split()[0], "version": td.__version__}
 
 
 def main() -> None:
-    phase, args_path, out_path = sys.argv[1:4]
-    with open(args_path) as f:
-        args = json.load(f)
-    with np.load(args["data"]) as npz:
+    data_path, uri = sys.argv[1:3]
+    with np.load(data_path) as npz:
         data = {k: npz[k] for k in npz.files}
-    result = globals()[phase](args, data)
-    if "times_s" in result:
-        result["median_s"] = statistics.median(result["times_s"])
-    result["python"] = sys.version.split()[0]
-    result["treadle"] = td.__version__
-    with open(out_path, "w") as f:
-        json.dump(result, f)
+    worker = Worker(data, uri)
+    for line in sys.stdin:
+        request = json.loads(line)
+        result = getattr(worker, request["op"])(**request["args"])
+        with open(request["out"], "w") as f:
+            json.dump(result, f)
+        print("DONE", flush=True)
 
 
 if __name__ == "__main__":

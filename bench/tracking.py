@@ -18,15 +18,17 @@ import contextlib
 import json
 import os
 import platform
+import select
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,7 @@ MLFLOW_PY = BENCH_VENV / "bin" / "python"
 MLFLOW_VERSION = "3.17.2"
 T0 = 1_700_000_000_000  # timestamps (ms) of logged points: T0 + step
 
+SIDES = ("treadle", "mlflow")
 FILTER = "metrics.m0 > 0.5 and params.p1 = 'v3'"
 ORDER_BY = ["metrics.m1 DESC"]
 
@@ -71,7 +74,10 @@ def ensure_bench_venv(version: str) -> None:
     if MLFLOW_PY.exists():
         found = subprocess.run(
             [str(MLFLOW_PY), "-c", "import mlflow; print(mlflow.__version__)"],
-            capture_output=True, text=True, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         ).stdout.strip()
         if found == version:
             return
@@ -80,9 +86,7 @@ def ensure_bench_venv(version: str) -> None:
         print(f"[setup] creating {BENCH_VENV} with mlflow=={version} (a few minutes, once)", flush=True)
         base = shutil.which("python3") or sys.executable
         subprocess.run([base, "-m", "venv", str(BENCH_VENV)], check=True, timeout=300)
-    subprocess.run(
-        [str(MLFLOW_PY), "-m", "pip", "install", "-q", f"mlflow=={version}"], check=True, timeout=1800
-    )
+    subprocess.run([str(MLFLOW_PY), "-m", "pip", "install", "-q", f"mlflow=={version}"], check=True, timeout=1800)
 
 
 def make_data(path: Path, sizes: Sizes) -> dict[str, np.ndarray]:
@@ -94,7 +98,7 @@ def make_data(path: Path, sizes: Sizes) -> dict[str, np.ndarray]:
         "search_metrics": rng.random((sizes.runs, 5)),
         "history_values": rng.random(sizes.history_steps),
     }
-    np.savez(path, **data)
+    np.savez(path, **data)  # type: ignore[arg-type]
     return data
 
 
@@ -112,7 +116,11 @@ class Server:
         self.log = cwd / f"{name}.log"
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                cmd,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
                 env={**os.environ, **(env or {})},
             )
 
@@ -149,24 +157,43 @@ class Server:
                 continue
 
 
+def treadle_server_cmd(tmp: Path, port: int) -> list[str]:
+    """``treadle server`` (the CLI) when it works in .venv, else ``treadle.server.run_server`` directly."""
+    uri, artifacts = f"sqlite:///{tmp / 'treadle.db'}", str(tmp / "treadle-artifacts")
+    cli = ROOT / ".venv" / "bin" / "treadle"
+    if cli.exists():
+        probe = subprocess.run([str(cli), "server", "--help"], capture_output=True, timeout=120, check=False)
+        if probe.returncode == 0:
+            return [str(cli), "--uri", uri, "--artifacts", artifacts, "server", "--port", str(port)]
+    code = (
+        f"import treadle.server as s; s.run_server(host='127.0.0.1', port={port}, uri={uri!r}, artifacts={artifacts!r})"
+    )
+    return [str(TREADLE_PY), "-c", code]
+
+
 @contextlib.contextmanager
 def servers(tmp: Path, mlflow_workers: int, mlflow_jobs: bool) -> Iterator[dict[str, str]]:
     started: list[Server] = []
     try:
         tport, mport = free_port(), free_port()
         (tmp / "treadle-artifacts").mkdir()
-        code = (
-            "import treadle.server as s; "
-            f"s.run_server(host='127.0.0.1', port={tport}, uri={'sqlite:///' + str(tmp / 'treadle.db')!r}, "
-            f"artifacts={str(tmp / 'treadle-artifacts')!r})"
-        )
-        started.append(Server("treadle", [str(TREADLE_PY), "-c", code], f"http://127.0.0.1:{tport}/health", tmp))
+        tcmd = treadle_server_cmd(tmp, tport)
+        how = "the `treadle server` CLI" if tcmd[1] == "--uri" else "treadle.server.run_server"
+        print(f"[setup] treadle server started through {how}", flush=True)
+        started.append(Server("treadle", tcmd, f"http://127.0.0.1:{tport}/health", tmp))
         mcmd = [
-            str(BENCH_VENV / "bin" / "mlflow"), "server",
-            "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}",
-            "--artifacts-destination", str(tmp / "mlflow-artifacts"),
-            "--host", "127.0.0.1", "--port", str(mport),
-            "--workers", str(mlflow_workers),
+            str(BENCH_VENV / "bin" / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(tmp / "mlflow-artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(mport),
+            "--workers",
+            str(mlflow_workers),
         ]
         # Job execution (huey consumers for GenAI scoring jobs) is no part of tracking; left on it
         # starts 7 more processes that import mlflow while the benchmark runs.
@@ -180,32 +207,112 @@ def servers(tmp: Path, mlflow_workers: int, mlflow_jobs: bool) -> Iterator[dict[
             s.stop()
 
 
-def run_worker(side: str, phase: str, args: dict, tmp: Path, timeout: float) -> dict:
-    py, script = (TREADLE_PY, "_tracking_treadle.py") if side == "treadle" else (MLFLOW_PY, "_tracking_mlflow.py")
-    args_path, out_path = tmp / f"{side}-{phase}.args.json", tmp / f"{side}-{phase}.out.json"
-    args_path.write_text(json.dumps(args))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("TREADLE_URI", None)
+class Worker:
+    """One client process (its own interpreter and SDK) that runs requests on demand.
+
+    Requests go to its stdin as JSON lines; the answer is a JSON file, announced by a ``DONE``
+    line on its stdout. Keeping both workers alive lets the two systems' repeats alternate, so
+    that a busy neighbour on the machine slows both sides alike.
+    """
+
+    def __init__(self, side: str, data_path: Path, uri: str, tmp: Path) -> None:
+        py, script = (TREADLE_PY, "_tracking_treadle.py") if side == "treadle" else (MLFLOW_PY, "_tracking_mlflow.py")
+        self.side, self.tmp, self.calls, self.buf = side, tmp, 0, b""
+        self.log = tmp / f"{side}-worker.log"
+        env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "TREADLE_URI")}
+        with open(self.log, "wb") as err:
+            self.proc = subprocess.Popen(
+                [str(py), str(BENCH / script), str(data_path), uri],
+                cwd=tmp,
+                env={**env, "PYTHONUNBUFFERED": "1"},
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                start_new_session=True,
+            )
+
+    def call(self, op: str, timeout: float, **args: object) -> dict:
+        self.calls += 1
+        out = self.tmp / f"{self.side}-{self.calls:04d}-{op}.json"
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write((json.dumps({"op": op, "args": args, "out": str(out)}) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise BenchError(f"{self.side} worker is gone:\n{self.tail()}") from None
+        deadline, fd = time.monotonic() + timeout, self.proc.stdout.fileno()
+        while b"DONE\n" not in self.buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BenchError(f"{self.side} {op} did not finish in {timeout:.0f}s")
+            if select.select([fd], [], [], remaining)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise BenchError(f"{self.side} worker died during {op} ({self.proc.wait(5)}):\n{self.tail()}")
+                self.buf += chunk
+        self.buf = self.buf.split(b"DONE\n", 1)[1]
+        result: dict = json.loads(out.read_text())
+        return result
+
+    def tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+@contextlib.contextmanager
+def workers(data_path: Path, uris: dict[str, str], tmp: Path) -> Iterator[dict[str, Worker]]:
+    started: dict[str, Worker] = {}
     try:
-        proc = subprocess.run(
-            [str(py), str(BENCH / script), phase, str(args_path), str(out_path)],
-            cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        for side in SIDES:
+            started[side] = Worker(side, data_path, uris[side], tmp)
+        yield started
+    finally:
+        for w in started.values():
+            w.stop()
+
+
+def interleaved(
+    w: dict[str, Worker], op: str, repeats: int, timeout: float, args: Callable[[str, int], dict]
+) -> dict[str, list[dict]]:
+    """``repeats`` calls of ``op`` on each side, alternating which side goes first."""
+    out: dict[str, list[dict]] = {side: [] for side in SIDES}
+    for rep in range(repeats):
+        for side in SIDES if rep % 2 == 0 else SIDES[::-1]:
+            out[side].append(w[side].call(op, timeout, **args(side, rep)))
+    return out
+
+
+def summarise(phase: str, res: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per side: the times, their median, and the last answer's other fields."""
+    summary = {}
+    for side, calls in res.items():
+        times = [c["time_s"] for c in calls]
+        summary[side] = {**calls[-1], "times_s": times, "median_s": statistics.median(times)}
+        print(
+            f"  {side:8s} {phase:13s} median {summary[side]['median_s'] * 1000:10.1f} ms  "
+            f"(each: {', '.join(f'{t * 1000:.1f}' for t in times)})",
+            flush=True,
         )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"{side} {phase} did not finish in {timeout:.0f}s") from exc
-    if proc.returncode != 0 or not out_path.exists():
-        raise BenchError(f"{side} {phase} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    result: dict = json.loads(out_path.read_text())
-    if "median_s" in result:
-        print(f"  {side:8s} {phase:15s} median {result['median_s'] * 1000:10.1f} ms  "
-              f"(runs: {', '.join(f'{t * 1000:.1f}' for t in result['times_s'])})", flush=True)
-    return result
+    return summary
 
 
 # ---------------------------------------------------------------------------------------- checking
-def check_ingest(side: str, res: dict, values: np.ndarray) -> None:
-    for i, chk in enumerate(res["checks"]):
+def check_ingest(side: str, calls: list[dict], values: np.ndarray) -> None:
+    for i, chk in enumerate(c["check"] for c in calls):
         for k in range(values.shape[0]):
             key, n, total = f"m{k}", values.shape[1], values[k].sum()
             if chk["lengths"][key] != n:
@@ -230,11 +337,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every phase")
     ap.add_argument("--mlflow-version", default=MLFLOW_VERSION, help="mlflow pinned in .bench-venv")
-    ap.add_argument("--mlflow-workers", type=int, default=1,
-                    help="mlflow server --workers (default 1, like treadle's server; MLflow's own default is 4, "
-                    "which on uvicorn 0.54 stalls every keep-alive response by ~40 ms, see bench/README.md)")
-    ap.add_argument("--mlflow-jobs", action="store_true",
-                    help="leave MLflow's job execution (huey consumers) on, as `mlflow server` does by default")
+    ap.add_argument(
+        "--mlflow-workers",
+        type=int,
+        default=1,
+        help="mlflow server --workers (default 1, like treadle's server; MLflow's own default is 4, "
+        "which on uvicorn 0.54 stalls every keep-alive response by ~40 ms, see bench/README.md)",
+    )
+    ap.add_argument(
+        "--mlflow-jobs",
+        action="store_true",
+        help="leave MLflow's job execution (huey consumers) on, as `mlflow server` does by default",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, server logs)")
     ap.add_argument("--out", default=str(BENCH / "out" / "tracking.json"), help="where to write the JSON results")
     opts = ap.parse_args()
@@ -257,54 +371,76 @@ def bench(opts: argparse.Namespace, sizes: Sizes, tmp: Path) -> int:
     data_path = tmp / "data.npz"
     data = make_data(data_path, sizes)
     load_start = os.getloadavg()
-    per_step = 5
-    loop_steps_mlflow = max(1, sizes.mlflow_loop_points // per_step)
+    loop_steps = {"treadle": sizes.steps, "mlflow": max(1, sizes.mlflow_loop_points // 5)}
     results: dict[str, dict] = {"treadle": {}, "mlflow": {}}
     started = time.monotonic()
-    with servers(tmp, opts.mlflow_workers, opts.mlflow_jobs) as uris:
-        common = {"data": str(data_path), "t0": T0}
+    with servers(tmp, opts.mlflow_workers, opts.mlflow_jobs) as uris, workers(data_path, uris, tmp) as w:
+        clients = {side: w[side].call("facts", 300) for side in SIDES}
 
-        def both(phase: str, args: dict, timeout: float, mlflow_args: dict | None = None) -> tuple[dict, dict]:
-            t = run_worker("treadle", phase, {**common, "uri": uris["treadle"], **args}, tmp, timeout)
-            margs = {**common, "uri": uris["mlflow"], **args, **(mlflow_args or {})}
-            m = run_worker("mlflow", phase, margs, tmp, timeout)
-            results["treadle"][phase], results["mlflow"][phase] = t, m
-            return t, m
+        def keep(phase: str, summary: dict[str, dict]) -> dict[str, dict]:
+            for side in SIDES:
+                results[side][phase] = summary[side]
+            return summary
 
-        print(f"[1/4] per-point log_metric loop: treadle {5 * sizes.steps} points, "
-              f"MLflow first {per_step * loop_steps_mlflow} points", flush=True)
-        t, m = both("ingest_loop", {"steps": sizes.steps, "repeats": sizes.loop_repeats}, 900,
-                    {"steps": loop_steps_mlflow})
-        check_ingest("treadle", t, data["ingest_values"][:, : sizes.steps])
-        check_ingest("mlflow", m, data["ingest_values"][:, :loop_steps_mlflow])
+        print(
+            f"[1/4] per-point log_metric loop: treadle {5 * loop_steps['treadle']} points, "
+            f"MLflow first {5 * loop_steps['mlflow']} points",
+            flush=True,
+        )
+        raw = interleaved(
+            w, "ingest_loop", sizes.loop_repeats, 600, lambda side, rep: {"steps": loop_steps[side], "rep": rep}
+        )
+        for side in SIDES:
+            check_ingest(side, raw[side], data["ingest_values"][:, : loop_steps[side]])
+        keep("ingest_loop", summarise("ingest_loop", raw))
 
         print(f"[2/4] batch ingest: {5 * sizes.steps} points in batches of 1000", flush=True)
-        t, m = both("ingest_batch", {"steps": sizes.steps, "repeats": sizes.batch_repeats}, 900)
-        check_ingest("treadle", t, data["ingest_values"][:, : sizes.steps])
-        check_ingest("mlflow", m, data["ingest_values"][:, : sizes.steps])
+        raw = interleaved(
+            w, "ingest_batch", sizes.batch_repeats, 600, lambda side, rep: {"steps": sizes.steps, "rep": rep, "t0": T0}
+        )
+        for side in SIDES:
+            check_ingest(side, raw[side], data["ingest_values"][:, : sizes.steps])
+        keep("ingest_batch", summarise("ingest_batch", raw))
 
         print(f"[3/4] search_runs over {sizes.runs} runs x (10 params, 5 metrics)", flush=True)
-        t, m = both("populate_search", {"runs": sizes.runs}, 1200)
-        print(f"  populated: treadle {t['seconds']:.1f}s, MLflow {m['seconds']:.1f}s", flush=True)
-        search_args = {
-            "runs": sizes.runs, "filter": FILTER, "order_by": ORDER_BY, "max_results": sizes.max_results,
-            "warmup": 2, "repeats": sizes.search_repeats,
-        }
-        t, m = both("search", {**search_args, "experiment_id": t["experiment_id"]}, 600,
-                    {"experiment_id": m["experiment_id"]})
+        for side in SIDES:
+            took = w[side].call("populate_search", 1500, runs=sizes.runs, t0=T0)["seconds"]
+            results[side]["populate_search_s"] = took
+            print(f"  {side:8s} populated in {took:.1f}s", flush=True)
         n_match, page = expected_search(data, sizes.max_results)
-        for side, res in (("treadle", t), ("mlflow", m)):
-            if res["matches"] != n_match:
-                raise BenchError(f"{side}: search matched {res['matches']} runs, expected {n_match}")
-            if res["page"] != page:
-                raise BenchError(f"{side}: search returned {res['page'][:5]}..., expected {page[:5]}...")
+        query = {"filter": FILTER, "order_by": ORDER_BY}
+        for side in SIDES:
+            every = w[side].call("search", 300, **query, max_results=sizes.runs)["names"]
+            if len(every) != n_match:
+                raise BenchError(f"{side}: search matched {len(every)} runs, expected {n_match}")
+        interleaved(w, "search", 2, 300, lambda side, rep: {**query, "max_results": sizes.max_results})  # warm-up
+        raw = interleaved(
+            w, "search", sizes.search_repeats, 300, lambda side, rep: {**query, "max_results": sizes.max_results}
+        )
+        for side in SIDES:
+            for c in raw[side]:
+                if c["names"] != page:
+                    raise BenchError(f"{side}: search returned {c['names'][:5]}..., expected {page[:5]}...")
+        keep("search", summarise("search", raw))
+        for side in SIDES:
+            results[side]["search"]["matches"] = n_match
+            results[side]["search"].pop("names")
 
         print(f"[4/4] metric history of a {sizes.history_steps}-step metric", flush=True)
-        t, m = both("history", {"steps": sizes.history_steps, "warmup": 1, "repeats": sizes.history_repeats}, 900)
-        for side, res in (("treadle", t), ("mlflow", m)):
-            if res["length"] != sizes.history_steps or not res["steps_ok"] or not res["values_ok"]:
-                raise BenchError(f"{side}: history has {res['length']} points (steps ok: {res['steps_ok']}, "
-                                 f"values ok: {res['values_ok']}), expected {sizes.history_steps}")
+        run_ids = {
+            side: w[side].call("history_setup", 600, steps=sizes.history_steps, t0=T0)["run_id"] for side in SIDES
+        }
+        hargs = lambda side, rep: {"run_id": run_ids[side], "steps": sizes.history_steps}  # noqa: E731
+        interleaved(w, "history", 1, 300, hargs)  # warm-up
+        raw = interleaved(w, "history", sizes.history_repeats, 300, hargs)
+        for side in SIDES:
+            for c in raw[side]:
+                if c["length"] != sizes.history_steps or not c["steps_ok"] or not c["values_ok"]:
+                    raise BenchError(
+                        f"{side}: history has {c['length']} points (steps ok: {c['steps_ok']}, "
+                        f"values ok: {c['values_ok']}), expected {sizes.history_steps}"
+                    )
+        keep("history", summarise("history", raw))
     elapsed = time.monotonic() - started
 
     tr, ml = results["treadle"], results["mlflow"]
@@ -313,8 +449,10 @@ def bench(opts: argparse.Namespace, sizes: Sizes, tmp: Path) -> int:
     def rate(res: dict) -> float:
         return float(res["points"] / res["median_s"])
 
-    for name, phase, target in (("per-point log_metric loop", "ingest_loop", 50.0),
-                                ("batch log_batch", "ingest_batch", 3.0)):
+    for name, phase, target in (
+        ("per-point log_metric loop", "ingest_loop", 50.0),
+        ("batch log_batch", "ingest_batch", 3.0),
+    ):
         a, b = rate(tr[phase]), rate(ml[phase])
         rows.append((name, "points/s", a, b, a / b, target))
     for name, phase, target in (("search_runs", "search", 5.0), ("get_metric_history", "history", 5.0)):
@@ -324,10 +462,11 @@ def bench(opts: argparse.Namespace, sizes: Sizes, tmp: Path) -> int:
     facts = {
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
-        "treadle_python": tr["history"]["python"],
-        "mlflow_python": ml["history"]["python"],
-        "treadle": tr["history"]["treadle"],
-        "mlflow": ml["history"]["mlflow"],
+        "orchestrator_python": platform.python_version(),
+        "treadle_python": clients["treadle"]["python"],
+        "mlflow_python": clients["mlflow"]["python"],
+        "treadle": clients["treadle"]["version"],
+        "mlflow": clients["mlflow"]["version"],
         "mlflow_workers": opts.mlflow_workers,
         "mlflow_job_execution": opts.mlflow_jobs,
         "load_average_start": load_start,
@@ -338,10 +477,15 @@ def bench(opts: argparse.Namespace, sizes: Sizes, tmp: Path) -> int:
     print()
     print(f"machine: {facts['cpus']} CPUs, {facts['platform']}")
     print(f"treadle {facts['treadle']} (Python {facts['treadle_python']}, server 1 uvicorn worker, SQLite)")
-    print(f"MLflow {facts['mlflow']} (Python {facts['mlflow_python']}, `mlflow server --workers "
-          f"{facts['mlflow_workers']}`, job execution {'on' if opts.mlflow_jobs else 'off'}, SQLite)")
-    print("load average (1, 5, 15 min) at start {:.1f} {:.1f} {:.1f}, at end {:.1f} {:.1f} {:.1f}".format(
-        *load_start, *facts["load_average_end"]))
+    print(
+        f"MLflow {facts['mlflow']} (Python {facts['mlflow_python']}, `mlflow server --workers "
+        f"{facts['mlflow_workers']}`, job execution {'on' if opts.mlflow_jobs else 'off'}, SQLite)"
+    )
+    print(
+        "load average (1, 5, 15 min) at start {:.1f} {:.1f} {:.1f}, at end {:.1f} {:.1f} {:.1f}".format(
+            *load_start, *facts["load_average_end"]
+        )
+    )
     print(f"{'quick' if opts.quick else 'full'} run, medians; {elapsed:.0f}s of benchmarking")
     print()
     header = f"{'benchmark':28s} {'treadle':>16s} {'MLflow':>16s} {'ratio':>8s} {'target':>8s}  met"
@@ -355,24 +499,43 @@ def bench(opts: argparse.Namespace, sizes: Sizes, tmp: Path) -> int:
         print(f"{name:28s} {fmt(a, unit):>16s} {fmt(b, unit):>16s} {ratio:7.1f}x {target:7.0f}x  {verdict}")
     print()
     print("ratio = treadle's advantage (points/s treadle / MLflow; ms MLflow / treadle). Notes:")
-    print(f"- loop: treadle times {tr['ingest_loop']['points']} points (td.log_metric loop + td.flush()); "
-          f"MLflow's synchronous mlflow.log_metric loop is timed on the first {ml['ingest_loop']['points']} "
-          "points only (same order: step-major, 5 metrics per step) and its rate extrapolated.")
-    print("- batch: 1000 points per call on both sides (MLflow's per-request limit), building the metric objects "
-          "included.")
-    print(f"- search: filter {FILTER!r}, order_by {ORDER_BY}, max_results={sizes.max_results}; "
-          f"{results['treadle']['search']['matches']} runs match on both sides, same order.")
+    print(
+        f"- loop: treadle times {tr['ingest_loop']['points']} points (td.log_metric loop + td.flush()); "
+        f"MLflow's synchronous mlflow.log_metric loop is timed on the first {ml['ingest_loop']['points']} "
+        "points only (same order: step-major, 5 metrics per step); points/s is computed on those."
+    )
+    print(
+        "- batch: 1000 points per call on both sides (MLflow's per-request limit), building the metric objects "
+        "included."
+    )
+    print(
+        f"- search: filter {FILTER!r}, order_by {ORDER_BY}, max_results={sizes.max_results}; "
+        f"{results['treadle']['search']['matches']} runs match on both sides, same order."
+    )
+    print("- repeats alternate between the two systems (treadle first, then MLflow first, ...) so that other load on")
+    print("  the machine slows both alike; see the load average above and each repeat's time above the table.")
     print(f"- history: full series ({sizes.history_steps} points), no downsampling, same points on both sides.")
 
     out = Path(opts.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "facts": facts,
-        "table": [dict(zip(("benchmark", "unit", "treadle", "mlflow", "ratio", "target"), r, strict=True))
-                  for r in rows],
-        "raw": results,
-    }, indent=1, default=str))
+    out.write_text(
+        json.dumps(
+            {
+                "facts": facts,
+                "table": [
+                    dict(zip(("benchmark", "unit", "treadle", "mlflow", "ratio", "target"), r, strict=True))
+                    for r in rows
+                ],
+                "raw": results,
+            },
+            indent=1,
+            default=str,
+        )
+    )
     print(f"results: {out}")
+    if opts.quick:
+        print("quick run: sizes and repeats too small to judge the targets; the verdicts above are indicative only.")
+        return 0
     return 0 if all_met else 1
 
 

@@ -142,7 +142,7 @@ def run_row(conn: Connection, run_id: str) -> Any:
 
 def load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     """Assemble runs with params, tags and latest metrics in three queries, whatever the count."""
-    ids = [r.id for r in rows]
+    ids = [r[0] for r in rows]
     params: dict[str, dict[str, str]] = defaultdict(dict)
     tags: dict[str, dict[str, str]] = defaultdict(dict)
     metrics: dict[str, dict[str, float]] = {}
@@ -152,20 +152,21 @@ def load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
         for run_id, k, v in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(ids))):
             tags[run_id][k] = v
         metrics = latest_by_run(conn, ids)
+    # Rows from our own tables are trusted: construct without re-validating (search returns many).
     return [
-        Run(
-            id=r.id,
-            experiment_id=str(r.experiment_id),
-            parent_id=r.parent_id,
-            name=r.name,
-            status=r.status,
-            start_time=r.start_time,
-            end_time=r.end_time,
-            description=r.description,
-            lifecycle=r.lifecycle,
-            params=params[r.id],
-            tags=tags[r.id],
-            metrics=metrics.get(r.id, {}),
+        Run.model_construct(
+            id=rid,
+            experiment_id=str(eid),
+            parent_id=pid,
+            name=name,
+            status=status,
+            start_time=start,
+            end_time=end,
+            description=desc,
+            lifecycle=life,
+            params=params[rid],
+            tags=tags[rid],
+            metrics=metrics.get(rid, {}),
         )
-        for r in rows
+        for rid, eid, pid, name, status, start, end, desc, life, *_ in rows
     ]
