@@ -11,8 +11,9 @@ from rich.table import Table
 
 from treadle.artifacts import ArtifactFile, clean_path, hash_file
 from treadle.cli._context import resolve_run, state
-from treadle.cli._output import err, fmt_size, fmt_time, note, out, plural
+from treadle.cli._output import err, fmt_time, note, out, plural
 from treadle.errors import NotFound
+from treadle.fmt import fmt_size
 
 app = typer.Typer(no_args_is_help=True, help="List and download a run's artifacts.")
 

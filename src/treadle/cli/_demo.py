@@ -39,7 +39,11 @@ def populate(client: Client, plan: list[Scenario]) -> DemoContext:
     import warnings
 
     columns = (
-        SpinnerColumn(), TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        SpinnerColumn(),
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
     )
     with Progress(*columns, console=err()) as progress:
         task = progress.add_task("starting", total=sum(s.runs for s in plan))

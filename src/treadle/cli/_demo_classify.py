@@ -88,7 +88,9 @@ def iris_classifiers(ctx: DemoContext) -> None:
     from sklearn.datasets import load_iris
 
     use_experiment(
-        ctx.client, "iris-classifiers", "Linear and MLP classifiers on the iris flowers, trained epoch by epoch.",
+        ctx.client,
+        "iris-classifiers",
+        "Linear and MLP classifiers on the iris flowers, trained epoch by epoch.",
         {"dataset": "iris", "task": "classification"},
     )
     data = load_iris()
@@ -111,7 +113,9 @@ def wine_sweep(ctx: DemoContext) -> None:
     from sklearn.neural_network import MLPClassifier
 
     use_experiment(
-        ctx.client, "wine-sweep", "A grid search over MLP sizes and regularisation on the wine dataset.",
+        ctx.client,
+        "wine-sweep",
+        "A grid search over MLP sizes and regularisation on the wine dataset.",
         {"dataset": "wine", "task": "classification"},
     )
     data = load_wine()

@@ -49,7 +49,9 @@ def diabetes_regression(ctx: DemoContext) -> None:
     from sklearn.linear_model import Ridge
 
     use_experiment(
-        ctx.client, "diabetes-regression", "Disease progression one year out: a ridge baseline and gradient boosting.",
+        ctx.client,
+        "diabetes-regression",
+        "Disease progression one year out: a ridge baseline and gradient boosting.",
         {"dataset": "diabetes", "task": "regression"},
     )
     data = load_diabetes()
@@ -66,8 +68,15 @@ def diabetes_regression(ctx: DemoContext) -> None:
     for lr, depth in GBR_GRID:
         name = f"gbr-lr{lr:g}-d{depth}"
         with td.start_run(name=name, tags={"model_family": "boosting", "dataset": "diabetes", "demo": "true"}):
-            td.log_params({"model": "GradientBoostingRegressor", "learning_rate": lr, "max_depth": depth,
-                           "n_estimators": GBR_STAGES, "subsample": 0.8})
+            td.log_params(
+                {
+                    "model": "GradientBoostingRegressor",
+                    "learning_rate": lr,
+                    "max_depth": depth,
+                    "n_estimators": GBR_STAGES,
+                    "subsample": 0.8,
+                }
+            )
             td.log_input("sklearn://diabetes", name="diabetes")
             model = GradientBoostingRegressor(
                 n_estimators=GBR_STAGES, learning_rate=lr, max_depth=depth, subsample=0.8, random_state=0

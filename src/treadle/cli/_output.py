@@ -50,34 +50,12 @@ def fmt_time(ms: int | None, short: bool = False) -> str:
     return datetime.fromtimestamp(ms / 1000).strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
 
 
-def fmt_duration(start_ms: int, end_ms: int | None) -> str:
-    if end_ms is None:
-        return ""
-    seconds = max(0.0, (end_ms - start_ms) / 1000)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
 def fmt_number(value: float | None) -> str:
     if value is None:
         return ""
     if math.isnan(value):
         return "NaN"
     return f"{value:.6g}"
-
-
-def fmt_size(size: int) -> str:
-    amount = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if amount < 1024 or unit == "GiB":
-            return f"{int(amount)} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return f"{amount:.1f} GiB"  # pragma: no cover - the loop always returns
 
 
 def plural(count: int, noun: str) -> str:

@@ -11,8 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from treadle.cli._context import View, resolve_experiment, resolve_run, state
-from treadle.cli._output import fail, fmt_duration, fmt_number, fmt_time, note, out, plural, status_text
+from treadle.cli._output import fail, fmt_number, fmt_time, note, out, plural, status_text
 from treadle.cli._runs_show import compare, show
+from treadle.fmt import fmt_duration
 from treadle.tracking import Run
 
 app = typer.Typer(no_args_is_help=True, help="Search, inspect, compare, delete, restore and purge runs.")
@@ -47,7 +48,9 @@ def list_runs(
     column: Annotated[
         list[str] | None,
         typer.Option(
-            "--column", "-c", metavar="metrics.K|params.K|tags.K",
+            "--column",
+            "-c",
+            metavar="metrics.K|params.K|tags.K",
             help=f"Extra column (repeatable); default: up to {DEFAULT_METRIC_COLUMNS} metrics.",
         ),
     ] = None,

@@ -11,9 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from treadle.cli._context import resolve_run, state
-from treadle.cli._output import fail, fmt_duration, fmt_number, fmt_size, fmt_time, out, status_text
+from treadle.cli._output import fail, fmt_number, fmt_time, out, status_text
 from treadle.client import Client
 from treadle.errors import NotFound
+from treadle.fmt import fmt_duration, fmt_size
 from treadle.lineage import Node
 from treadle.tracking import Run
 

@@ -178,16 +178,27 @@ def read_history(
         )
         .order_by(_R.c.bucket)
     ).all()
-    group = max(1, math.ceil(len(rows) / max_points))
+    buckets = [(r.last_step, r.last_timestamp, _nan(r.last_value), r.min, r.max) for r in rows]
+    return _merge_buckets(key, buckets, max_points, total)
+
+
+Bucket = tuple[int, int, float, float | None, float | None]  # last step, last timestamp, last value, min, max
+
+
+def _merge_buckets(
+    key: str, buckets: Sequence[Bucket], max_points: int, total: int, rollups: bool = True
+) -> MetricSeries:
+    """Merge consecutive buckets into at most ``max_points``: the last value, min and max of each."""
+    group = max(1, math.ceil(len(buckets) / max_points))
     steps, stamps, values, mins, maxs = [], [], [], [], []
-    for i in range(0, len(rows), group):
-        chunk = rows[i : i + group]
-        lows = [r.min for r in chunk if r.min is not None]
-        highs = [r.max for r in chunk if r.max is not None]
-        last_row = chunk[-1]
-        steps.append(last_row.last_step)
-        stamps.append(last_row.last_timestamp)
-        values.append(_nan(last_row.last_value))
+    for i in range(0, len(buckets), group):
+        chunk = buckets[i : i + group]
+        lows = [b[3] for b in chunk if b[3] is not None]
+        highs = [b[4] for b in chunk if b[4] is not None]
+        step, stamp, value, _, _ = chunk[-1]
+        steps.append(step)
+        stamps.append(stamp)
+        values.append(value)
         mins.append(min(lows) if lows else math.nan)
         maxs.append(max(highs) if highs else math.nan)
     return MetricSeries(
@@ -197,32 +208,18 @@ def read_history(
         values=values,
         mins=mins,
         maxs=maxs,
-        downsampled=True,
+        downsampled=rollups or group > 1,
         total_points=total,
     )
 
 
 def _downsample_points(series: MetricSeries, max_points: int) -> MetricSeries:
-    """Bucket raw points into at most ``max_points``: last value, min and max per bucket."""
-    group = max(1, math.ceil(len(series.steps) / max_points))
-    steps, stamps, values, mins, maxs = [], [], [], [], []
-    for i in range(0, len(series.steps), group):
-        chunk = [v for v in series.values[i : i + group] if not math.isnan(v)]
-        steps.append(series.steps[min(i + group, len(series.steps)) - 1])
-        stamps.append(series.timestamps[min(i + group, len(series.steps)) - 1])
-        values.append(series.values[min(i + group, len(series.values)) - 1])
-        mins.append(min(chunk) if chunk else math.nan)
-        maxs.append(max(chunk) if chunk else math.nan)
-    return MetricSeries(
-        key=series.key,
-        steps=steps,
-        timestamps=stamps,
-        values=values,
-        mins=mins,
-        maxs=maxs,
-        downsampled=group > 1,
-        total_points=series.total_points,
-    )
+    """Raw points as one-point buckets (NaN has no range), merged down to ``max_points``."""
+    buckets = [
+        (step, ts, v, None if math.isnan(v) else v, None if math.isnan(v) else v)
+        for step, ts, v in zip(series.steps, series.timestamps, series.values, strict=True)
+    ]
+    return _merge_buckets(series.key, buckets, max_points, series.total_points, rollups=False)
 
 
 def _raw(conn: Connection, run_id: str, key: str, start: int | None, end: int | None, total: int) -> MetricSeries:

@@ -11,6 +11,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from treadle.fmt import fmt_duration, fmt_size
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -20,19 +22,6 @@ def fmt_time(ms: int | None) -> str:
     if ms is None:
         return ""
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def fmt_duration(start: int | None, end: int | None) -> str:
-    if start is None or end is None or end < start:
-        return ""
-    s = (end - start) / 1000
-    if s < 60:
-        return f"{s:.1f}s"
-    m, s = divmod(int(s), 60)
-    if m < 60:
-        return f"{m}m {s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h {m:02d}m"
 
 
 def fmt_number(v: Any) -> str:
@@ -45,15 +34,6 @@ def fmt_number(v: Any) -> str:
             return "inf" if v > 0 else "-inf"
         return f"{v:.6g}"
     return str(v)
-
-
-def fmt_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"  # pragma: no cover
 
 
 def _env() -> Environment:
