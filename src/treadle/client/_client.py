@@ -10,7 +10,7 @@ from treadle.artifacts import ArtifactFile, GcReport, clean_path, hash_file
 from treadle.client._backend import Backend, get_backend
 from treadle.client._files import dict_bytes, figure_bytes, table_bytes
 from treadle.config import Settings
-from treadle.errors import InvalidArgument, NotFound
+from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.events import EventService
 from treadle.lineage import LineageService
 from treadle.tracking import ArtifactIn, Experiment, Metric, MetricSeries, Run, RunPage, TrackingService
@@ -65,7 +65,7 @@ class Client:
             pass
         try:
             return self.tracking.create_experiment(name)
-        except Exception:
+        except AlreadyExists:
             return self.tracking.get_experiment_by_name(name)  # created meanwhile by another process
 
     def get_run(self, run_id: str) -> Run:
