@@ -12,6 +12,7 @@ from sqlalchemy import text
 import treadle.artifacts
 import treadle.events
 import treadle.lineage
+import treadle.registry
 import treadle.tracking  # noqa: F401  (registers every table on the shared metadata)
 from treadle.errors import InvalidArgument, SchemaOutOfDate
 from treadle.store import Store, current_revision, head_revision, metadata, upgrade

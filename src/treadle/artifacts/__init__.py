@@ -1,7 +1,13 @@
 """Content-addressed blobs over fsspec, and manifests mapping logical paths to digests."""
 
 from treadle.artifacts._fsspec import FsspecBlobStore
-from treadle.artifacts._manifest import delete_manifest, record_files
+from treadle.artifacts._manifest import (
+    copy_manifest,
+    delete_manifest,
+    delete_unreferenced,
+    manifest_digests,
+    record_files,
+)
 from treadle.artifacts._paths import clean_path
 from treadle.artifacts._service import ArtifactFile, ArtifactService, GcReport
 from treadle.artifacts.base import BlobInfo, BlobStore, hash_file, open_blob_store
@@ -14,8 +20,11 @@ __all__ = [
     "FsspecBlobStore",
     "GcReport",
     "clean_path",
+    "copy_manifest",
     "delete_manifest",
+    "delete_unreferenced",
     "hash_file",
+    "manifest_digests",
     "open_blob_store",
     "record_files",
 ]

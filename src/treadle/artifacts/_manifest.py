@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, delete, select
 
 from treadle.artifacts._store import files_table
-from treadle.store import dialect_insert, now_ms
+from treadle.artifacts.base import BlobStore
+from treadle.store import Store, dialect_insert, now_ms
 
 
 def record_files(conn: Connection, manifest: str, files: Sequence[tuple[str, str, int]]) -> None:
@@ -29,3 +30,29 @@ def delete_manifest(conn: Connection, manifest: str) -> None:
 
 def referenced_digests(conn: Connection) -> set[str]:
     return set(conn.execute(select(files_table.c.digest).distinct()).scalars())
+
+
+def manifest_digests(conn: Connection, manifest: str) -> set[str]:
+    return set(conn.execute(select(files_table.c.digest).where(files_table.c.manifest == manifest)).scalars())
+
+
+def copy_manifest(conn: Connection, source: str, target: str, prefix: str = "") -> int:
+    """Point ``target`` at the files of ``source`` under ``prefix`` (made relative); no blob is copied."""
+    f = files_table
+    query = select(f.c.path, f.c.digest, f.c.size).where(f.c.manifest == source)
+    if prefix:
+        query = query.where(f.c.path.startswith(prefix.rstrip("/") + "/", autoescape=True))
+    cut = len(prefix.rstrip("/")) + 1 if prefix else 0
+    rows = [(path[cut:], digest, size) for path, digest, size in conn.execute(query)]
+    record_files(conn, target, rows)
+    return len(rows)
+
+
+def delete_unreferenced(store: Store, blobs: BlobStore, candidates: set[str]) -> int:
+    """After a commit that dropped manifests: delete those candidate blobs nothing references now."""
+    with store.read() as conn:
+        still = referenced_digests(conn)
+    orphans = candidates - still
+    for digest in orphans:
+        blobs.delete(digest)
+    return len(orphans)

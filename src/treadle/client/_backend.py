@@ -11,6 +11,7 @@ from treadle.artifacts import ArtifactService, BlobStore, open_blob_store
 from treadle.errors import InvalidArgument
 from treadle.events import EventService
 from treadle.lineage import LineageService
+from treadle.registry import RegistryService
 from treadle.store import Store, is_sql_uri
 from treadle.tracking import TrackingService
 
@@ -24,6 +25,7 @@ class Backend:
     lineage: LineageService
     events: EventService
     artifacts: ArtifactService
+    registry: RegistryService
     blobs: BlobStore
     store: Store | None = None  # only for local backends
 
@@ -41,6 +43,7 @@ def local_backend(uri: str, artifacts: str) -> Backend:
         lineage=LineageService(store),
         events=EventService(store),
         artifacts=ArtifactService(store, blobs),
+        registry=RegistryService(store, blobs),
         blobs=blobs,
         store=store,
     )
@@ -57,6 +60,7 @@ def remote_backend(uri: str, token: str | None = None) -> Backend:
         lineage=remote_service(http, LineageService),
         events=remote_service(http, EventService),
         artifacts=remote_service(http, ArtifactService),
+        registry=remote_service(http, RegistryService),
         blobs=RemoteBlobStore(http),
     )
 

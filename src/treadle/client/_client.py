@@ -13,6 +13,7 @@ from treadle.config import Settings
 from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.events import EventService
 from treadle.lineage import LineageService
+from treadle.registry import RegistryService
 from treadle.tracking import ArtifactIn, Experiment, Metric, MetricSeries, Run, RunPage, TrackingService
 
 
@@ -40,6 +41,10 @@ class Client:
     @property
     def events(self) -> EventService:
         return self._backend.events
+
+    @property
+    def registry(self) -> RegistryService:
+        return self._backend.registry
 
     @property
     def artifacts(self) -> Any:

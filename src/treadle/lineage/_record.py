@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from treadle.errors import InvalidArgument
 from treadle.lineage._store import edges_table, nodes_table
@@ -60,3 +60,17 @@ def link(conn: Connection, type: EdgeType, source_id: int, target_id: int, path:
         type=type, source_id=source_id, target_id=target_id, path=path, created_at=now_ms()
     )
     conn.execute(stmt.on_conflict_do_nothing(index_elements=["type", "source_id", "target_id"]))
+
+
+def delete_nodes(conn: Connection, external_ids: list[str], prefix: str | None = None) -> None:
+    """Remove the nodes standing for deleted objects (and, by cascade, their edges)."""
+    column = nodes_table.c.external_id
+    if prefix:
+        conn.execute(delete(nodes_table).where(column.in_(external_ids) | column.startswith(prefix, autoescape=True)))
+    else:
+        conn.execute(delete(nodes_table).where(column.in_(external_ids)))
+
+
+def node_id(conn: Connection, external_id: str) -> int | None:
+    """The id of the node standing for ``external_id``, or None."""
+    return conn.execute(select(nodes_table.c.id).where(nodes_table.c.external_id == external_id)).scalar()

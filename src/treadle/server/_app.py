@@ -34,7 +34,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     )
     app.state.backend = backend
     install_error_handlers(app)
-    for service in (backend.tracking, backend.lineage, backend.events, backend.artifacts):
+    for service in (backend.tracking, backend.lineage, backend.events, backend.artifacts, backend.registry):
         app.include_router(service_router(service))
     app.include_router(blob_router(backend.artifacts))
 

@@ -8,10 +8,19 @@ from typing import ClassVar
 from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from treadle.artifacts import ArtifactFile, ArtifactService, BlobStore, clean_path, delete_manifest, record_files
+from treadle.artifacts import (
+    ArtifactFile,
+    ArtifactService,
+    BlobStore,
+    clean_path,
+    delete_manifest,
+    delete_unreferenced,
+    manifest_digests,
+    record_files,
+)
 from treadle.errors import AlreadyExists, InvalidArgument, NotFound, ParamConflict
 from treadle.events import emit
-from treadle.lineage import link, put_node
+from treadle.lineage import delete_nodes, link, put_node
 from treadle.ops import Service, operation
 from treadle.store import Store, dialect_insert, now_ms
 from treadle.tracking import _tables as t
@@ -307,33 +316,16 @@ class TrackingService(Service):
             candidates = self._purge(conn, ids)
             emit(conn, "runs_purged", "runs", run_ids=ids)
         # Blobs go after the commit, and only those no manifest references any more.
-        deleted = 0
-        with self._store.read() as conn:
-            from treadle.artifacts._manifest import referenced_digests
-
-            still = referenced_digests(conn)
-        for digest in candidates - still:
-            self._blobs.delete(digest)
-            deleted += 1
+        deleted = delete_unreferenced(self._store, self._blobs, candidates)
         return PurgeReport(runs=ids, blobs_deleted=deleted)
 
     def _purge(self, conn: Connection, ids: list[str]) -> set[str]:
-        from treadle.artifacts._store import files_table
-        from treadle.lineage._store import nodes_table
-
         digests: set[str] = set()
         for run_id in ids:
             manifest = run_manifest(run_id)
-            digests |= set(
-                conn.execute(select(files_table.c.digest).where(files_table.c.manifest == manifest)).scalars()
-            )
+            digests |= manifest_digests(conn, manifest)
             delete_manifest(conn, manifest)
-            conn.execute(
-                delete(nodes_table).where(
-                    nodes_table.c.external_id.in_([f"run:{run_id}"])
-                    | nodes_table.c.external_id.startswith(f"file:{manifest}/", autoescape=True)
-                )
-            )
+            delete_nodes(conn, [f"run:{run_id}"], prefix=f"file:{manifest}/")
             for table in (t.metric_points, t.metric_rollups, t.latest_metrics, t.params, t.tags):
                 conn.execute(delete(table).where(table.c.run_id == run_id))
             conn.execute(update(t.runs).where(t.runs.c.parent_id == run_id).values(parent_id=None))

@@ -1,0 +1,1 @@
+from treadle.testing.registry import *  # noqa: F403
