@@ -11,7 +11,8 @@ from treadle.artifacts import ArtifactService, BlobStore, open_blob_store
 from treadle.errors import InvalidArgument
 from treadle.events import EventService
 from treadle.lineage import LineageService
-from treadle.registry import RegistryService
+from treadle.ops import Service
+from treadle.registry import RegistryService, WebhookService
 from treadle.store import Store, is_sql_uri
 from treadle.tracking import TrackingService
 
@@ -26,8 +27,13 @@ class Backend:
     events: EventService
     artifacts: ArtifactService
     registry: RegistryService
+    webhooks: WebhookService
     blobs: BlobStore
     store: Store | None = None  # only for local backends
+
+    def services(self) -> tuple[Service, ...]:
+        """Every service this backend offers (the server mounts each one's operations)."""
+        return (self.tracking, self.lineage, self.events, self.artifacts, self.registry, self.webhooks)
 
 
 _cache: dict[tuple[str, str, str | None], Backend] = {}
@@ -44,6 +50,7 @@ def local_backend(uri: str, artifacts: str) -> Backend:
         events=EventService(store),
         artifacts=ArtifactService(store, blobs),
         registry=RegistryService(store, blobs),
+        webhooks=WebhookService(store),
         blobs=blobs,
         store=store,
     )
@@ -61,6 +68,7 @@ def remote_backend(uri: str, token: str | None = None) -> Backend:
         events=remote_service(http, EventService),
         artifacts=remote_service(http, ArtifactService),
         registry=remote_service(http, RegistryService),
+        webhooks=remote_service(http, WebhookService),
         blobs=RemoteBlobStore(http),
     )
 

@@ -13,7 +13,7 @@ from treadle.config import Settings
 from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.events import EventService
 from treadle.lineage import LineageService
-from treadle.registry import RegistryService
+from treadle.registry import RegistryService, WebhookService
 from treadle.tracking import ArtifactIn, Experiment, Metric, MetricSeries, Run, RunPage, TrackingService
 
 
@@ -45,6 +45,10 @@ class Client:
     @property
     def registry(self) -> RegistryService:
         return self._backend.registry
+
+    @property
+    def webhooks(self) -> WebhookService:
+        return self._backend.webhooks
 
     @property
     def artifacts(self) -> Any:

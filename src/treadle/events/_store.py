@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Connection, Index, String, Table, insert, select
+from sqlalchemy import JSON, BigInteger, Column, Connection, Index, String, Table, func, insert, select
 
 from treadle.store import metadata, now_ms, pk_bigint
 
@@ -33,3 +33,7 @@ def select_events(conn: Connection, after: int, kinds: Sequence[str] | None, lim
     if kinds:
         query = query.where(events_table.c.kind.in_(list(kinds)))
     return list(conn.execute(query))
+
+
+def latest_event_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(events_table.c.id), 0))).scalar_one())

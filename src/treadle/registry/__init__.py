@@ -2,5 +2,19 @@
 
 from treadle.registry._records import Alias, AliasMove, DeleteReport, ModelVersion, RegisteredModel, VersionNeeds
 from treadle.registry._service import RegistryService
+from treadle.registry._webhooks import Delivery, Webhook, WebhookDispatcher, WebhookService, sign
 
-__all__ = ["Alias", "AliasMove", "DeleteReport", "ModelVersion", "RegisteredModel", "RegistryService", "VersionNeeds"]
+__all__ = [
+    "Alias",
+    "AliasMove",
+    "DeleteReport",
+    "Delivery",
+    "ModelVersion",
+    "RegisteredModel",
+    "RegistryService",
+    "VersionNeeds",
+    "Webhook",
+    "WebhookDispatcher",
+    "WebhookService",
+    "sign",
+]

@@ -103,6 +103,9 @@ webhooks = Table(
     Column("event_kinds", JSON, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("cursor", BigInteger, nullable=False),  # last outbox event id handled
+    # One dispatcher at a time per webhook, even with many server workers: a lease in the database.
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
     Column("created_at", BigInteger, nullable=False),
 )
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from treadle.client._backend import Backend, get_backend
 from treadle.config import Settings
 from treadle.errors import InvalidArgument
+from treadle.registry import WebhookDispatcher
 from treadle.server._blobs import blob_router
 from treadle.server._errors import install_error_handlers
 from treadle.server._operations import service_router
@@ -26,7 +29,18 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
             "a treadle server serves a database, not another server: set TREADLE_URI to sqlite:/// or postgresql+psycopg://"
         )
     backend: Backend = get_backend(uri, artifacts or settings.artifacts)
+    dispatcher = WebhookDispatcher(backend.webhooks, settings.webhook_interval_s)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.webhook_interval_s > 0:
+            dispatcher.start()
+        yield
+        if settings.webhook_interval_s > 0:
+            dispatcher.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="treadle",
         version=__version__,
         description="treadle's HTTP API. Every operation is `POST /api/v1/<capability>/<operation>` "
@@ -34,7 +48,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     )
     app.state.backend = backend
     install_error_handlers(app)
-    for service in (backend.tracking, backend.lineage, backend.events, backend.artifacts, backend.registry):
+    for service in backend.services():
         app.include_router(service_router(service))
     app.include_router(blob_router(backend.artifacts))
 
