@@ -9,11 +9,12 @@ from typing import Any
 from treadle.artifacts import ArtifactFile, GcReport, clean_path, hash_file
 from treadle.client._backend import Backend, get_backend
 from treadle.client._files import dict_bytes, figure_bytes, table_bytes
+from treadle.client._models import fetch, register
 from treadle.config import Settings
 from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.events import EventService
 from treadle.lineage import LineageService
-from treadle.registry import RegistryService, WebhookService
+from treadle.registry import Alias, AliasMove, ModelVersion, RegistryService, WebhookService
 from treadle.tracking import ArtifactIn, Experiment, Metric, MetricSeries, Run, RunPage, TrackingService
 
 
@@ -181,3 +182,54 @@ class Client:
 
     def gc(self, dry_run: bool = True, grace_s: float = 3600.0) -> GcReport:
         return self.artifacts.gc(dry_run, grace_s)
+
+    # -- models and the registry
+    def log_model(self, run_id: str, model: Any, name: str = "model", **options: Any) -> str:
+        """Save ``model`` (see :func:`treadle.models.save_model` for ``options``) as the run's ``name``
+        folder; returns its ``runs:/`` URI."""
+        import tempfile
+
+        from treadle.models import save_model
+
+        with tempfile.TemporaryDirectory(prefix="treadle-model-") as tmp:
+            save_model(model, Path(tmp) / "model", **options)
+            self.log_artifacts(run_id, Path(tmp) / "model", artifact_path=clean_path(name))
+        return f"runs:/{run_id}/{clean_path(name)}"
+
+    def load_model(self, model_uri: str, flavor: str | None = None) -> Any:
+        """A uniform predictor for the model at ``model_uri`` (or, with ``flavor=``, the framework's object)."""
+        from treadle.models import load_model
+
+        return load_model(fetch(self, model_uri), flavor=flavor)
+
+    def download_model(self, model_uri: str) -> Path:
+        """A local folder with the model's files (verified, cached)."""
+        return fetch(self, model_uri)
+
+    def register_model(
+        self, model_uri: str, name: str, description: str | None = None, tags: dict[str, Any] | None = None
+    ) -> ModelVersion:
+        """Register the model at ``model_uri`` (runs:/, models:/, a folder or a URL) as the next version of ``name``."""
+        return register(self, model_uri, name, description, tags, _actor())
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        return self.registry.get_version(name, version)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        return self.registry.get_version_by_alias(name, alias)
+
+    def set_alias(self, name: str, alias: str, version: int, reason: str | None = None) -> Alias:
+        """Point ``alias`` at ``version``; the move is recorded with who and why."""
+        return self.registry.set_alias(name, alias, version, actor=_actor(), reason=reason)
+
+    def get_alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
+        return self.registry.get_alias_history(name, alias)
+
+
+def _actor() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return None

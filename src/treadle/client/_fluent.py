@@ -299,6 +299,37 @@ def _input_ref(source: Any, name: str | None) -> InputRef:
     )
 
 
+def log_model(model: Any, name: str = "model", registered_model_name: str | None = None, **options: Any) -> str:
+    """Save ``model`` into the active run (flavor, signature and requirements recorded); with
+    ``registered_model_name`` also register it. Returns the model's ``runs:/`` URI.
+
+    ``options``: ``input_example``, ``signature``, ``code_paths``, ``requirements``, ``flavor``, ...
+    (see :func:`treadle.models.save_model`).
+    """
+    client = get_client()
+    uri = client.log_model(_run_id(), model, name, **options)
+    if registered_model_name:
+        client.register_model(uri, registered_model_name)
+    return uri
+
+
+def load_model(model_uri: str, flavor: str | None = None) -> Any:
+    """Load ``runs:/...``, ``models:/name/3``, ``models:/name@champion``, a folder or a URL."""
+    return get_client().load_model(model_uri, flavor=flavor)
+
+
+def register_model(
+    model_uri: str, name: str, description: str | None = None, tags: dict[str, Any] | None = None
+) -> Any:
+    """Register a logged model as the next version of ``name``; returns the ModelVersion."""
+    return get_client().register_model(model_uri, name, description, tags)
+
+
+def set_alias(name: str, alias: str, version: int, reason: str | None = None) -> Any:
+    """Point ``alias`` (e.g. ``champion``) at a version; the move is kept in the alias history."""
+    return get_client().set_alias(name, alias, version, reason)
+
+
 def search_runs(
     filter: str | None = None,
     order_by: list[str] | None = None,
