@@ -9,7 +9,7 @@ from typing import Any
 from treadle.artifacts import ArtifactFile, GcReport, clean_path, hash_file
 from treadle.client._backend import Backend, get_backend
 from treadle.client._files import dict_bytes, figure_bytes, table_bytes
-from treadle.client._models import fetch, register
+from treadle.client._models import fetch, register, resolve_version
 from treadle.config import Settings
 from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.events import EventService
@@ -196,11 +196,14 @@ class Client:
             self.log_artifacts(run_id, Path(tmp) / "model", artifact_path=clean_path(name))
         return f"runs:/{run_id}/{clean_path(name)}"
 
-    def load_model(self, model_uri: str, flavor: str | None = None) -> Any:
+    def load_model(self, model_uri: str, flavor: str | None = None, **options: Any) -> Any:
         """A uniform predictor for the model at ``model_uri`` (or, with ``flavor=``, the framework's object)."""
         from treadle.models import load_model
 
-        return load_model(fetch(self, model_uri), flavor=flavor)
+        # A registered version also pins the manifest digest it was registered with.
+        version = resolve_version(self, model_uri) if model_uri.startswith("models:/") else None
+        folder = fetch(self, model_uri, version)
+        return load_model(folder, flavor=flavor, expected_digest=version.digest if version else None, **options)
 
     def download_model(self, model_uri: str) -> Path:
         """A local folder with the model's files (verified, cached)."""

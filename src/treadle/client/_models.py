@@ -41,10 +41,10 @@ def resolve_version(client: Client, uri: str) -> ModelVersion:
     return client.registry.get_version_by_alias(match["name"], match["alias"])
 
 
-def _files(client: Client, uri: str) -> list[ArtifactFile] | None:
+def _files(client: Client, uri: str, version: ModelVersion | None = None) -> list[ArtifactFile] | None:
     """The content-addressed files behind a runs:/ or models:/ URI (None for paths and URLs)."""
     if uri.startswith("models:/"):
-        version = resolve_version(client, uri)
+        version = version or resolve_version(client, uri)
         return list(client.registry.list_version_files(version.name, version.version))
     match = _RUNS.match(uri)
     if match is None:
@@ -58,9 +58,10 @@ def _files(client: Client, uri: str) -> list[ArtifactFile] | None:
     return [f.model_copy(update={"path": f.path[len(prefix) + 1 :]}) for f in files]
 
 
-def fetch(client: Client, uri: str) -> Path:
-    """A local folder holding the model at ``uri`` (downloaded once, then served from the cache)."""
-    files = _files(client, uri)
+def fetch(client: Client, uri: str, version: ModelVersion | None = None) -> Path:
+    """A local folder holding the model at ``uri`` (downloaded once, then served from the cache);
+    ``version`` is the already resolved registry version of a models:/ URI."""
+    files = _files(client, uri, version)
     if files is None:
         if "://" not in uri:
             path = Path(uri).expanduser()

@@ -37,6 +37,7 @@ class ModelVersion(Record):
     approval_at: int | None = None
     description: str | None = None
     flavor: str | None = None
+    digest: str | None = None  # of the model's treadle-model.yaml manifest
     lifecycle: Literal["active", "archived"] = "active"
     created_by: str | None = None
     created_at: int

@@ -235,7 +235,7 @@ class RegistryService(VersionOps, Service):
                         f"upload the blobs before registering them; missing for: {', '.join(missing[:5])}"
                     )
                 record_files(conn, manifest, [(clean_path(f.path), f.digest, f.size) for f in files])
-            flavor = self._flavor(conn, manifest)
+            flavor, digest = self._flavor(conn, manifest)
             now = now_ms()
             result = conn.execute(
                 insert(t.versions).values(
@@ -247,6 +247,7 @@ class RegistryService(VersionOps, Service):
                     approval="pending",
                     description=description,
                     flavor=flavor,
+                    digest=digest,
                     lifecycle="active",
                     created_by=created_by,
                     created_at=now,
@@ -264,7 +265,8 @@ class RegistryService(VersionOps, Service):
             row = version_row(conn, model_id, name, number)
             return load_versions(conn, {model_id: name}, [row])[0]
 
-    def _flavor(self, conn: Connection, manifest: str) -> str:
+    def _flavor(self, conn: Connection, manifest: str) -> tuple[str, str | None]:
+        """The flavor and manifest digest a model's files declare."""
         files = {f.path: f for f in self._artifacts_in(conn, manifest)}
         if "treadle-model.yaml" in files:
             try:
@@ -273,9 +275,10 @@ class RegistryService(VersionOps, Service):
                 raise InvalidArgument(f"treadle-model.yaml is not valid YAML: {exc}") from None
             if not isinstance(data, dict) or "flavor" not in data:
                 raise InvalidArgument("treadle-model.yaml must be a mapping with a 'flavor'")
-            return str(data["flavor"])
+            digest = data.get("digest")
+            return str(data["flavor"]), str(digest) if digest else None
         if "MLmodel" in files:
-            return "mlflow"
+            return "mlflow", None
         raise InvalidArgument(f"not a model: no {' or '.join(MODEL_FILES)} among its files; log it with td.log_model")
 
     @staticmethod

@@ -113,6 +113,7 @@ def load_versions(conn: Connection, name_by_id: dict[int, str], rows: Sequence[A
             approval_at=r.approval_at,
             description=r.description,
             flavor=r.flavor,
+            digest=r.digest,
             lifecycle=r.lifecycle,
             created_by=r.created_by,
             created_at=r.created_at,

@@ -54,6 +54,7 @@ versions = Table(
     Column("approval_at", BigInteger, nullable=True),
     Column("description", Text, nullable=True),
     Column("flavor", String(64), nullable=True),
+    Column("digest", String(64), nullable=True),  # the model manifest's digest, checked again at load
     Column("lifecycle", String(16), nullable=False),  # active | archived
     Column("created_by", String(256), nullable=True),
     Column("created_at", BigInteger, nullable=False),

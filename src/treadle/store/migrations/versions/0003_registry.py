@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("approval_at", sa.BigInteger(), nullable=True),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("flavor", sa.String(length=64), nullable=True),
+        sa.Column("digest", sa.String(length=64), nullable=True),
         sa.Column("lifecycle", sa.String(length=16), nullable=False),
         sa.Column("created_by", sa.String(length=256), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
