@@ -48,5 +48,6 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     monkeypatch.setenv("TREADLE_URI", f"sqlite:///{tmp_path / 'default.db'}")
     monkeypatch.setenv("TREADLE_ARTIFACTS", str(tmp_path / "default-artifacts"))
     monkeypatch.setenv("TREADLE_CAPTURE_ENVIRONMENT", "false")
+    monkeypatch.setenv("TREADLE_CACHE", str(tmp_path / "model-cache"))
     yield
     reset_backends()

@@ -54,6 +54,15 @@ def test_demo_populates_reruns_and_serves(ok: Ok, client: td.Client, monkeypatch
     assert len(client.get_metric_history(boosted.id, "val_rmse").steps) == int(boosted.params["n_estimators"])
     assert "predicted_vs_actual.png" in {f.path for f in client.list_artifacts(boosted.id)}
 
+    # The registry scenario: two versions, the better one approved behind champion and production.
+    model = client.registry.get_model("iris-classifier")
+    assert model.latest_version == 2 and model.aliases["champion"] == model.aliases["production"]
+    assert model.aliases["challenger"] != model.aliases["champion"]
+    assert client.registry.get_version_by_alias("iris-classifier", "production").approval == "approved"
+    assert [m.reason for m in client.get_alias_history("iris-classifier", "champion")] == ["best validation accuracy"]
+    predictor = client.load_model("models:/iris-classifier@champion")
+    assert len(predictor.predict(predictor.input_example)) == 5
+
     # Again, with an experiment deleted meanwhile and the server started at the end.
     client.tracking.delete_experiment(client.tracking.get_experiment_by_name("wine-sweep").id)
     calls: list[dict[str, Any]] = []
