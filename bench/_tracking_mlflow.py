@@ -1,13 +1,12 @@
 """MLflow side of bench/tracking.py; runs inside .bench-venv (never imports treadle).
 
 Usage: python _tracking_mlflow.py DATA.npz URI. A long-lived worker: it reads one JSON request a
-line from stdin (``{"op": ..., "args": ..., "out": path}``), writes the answer as JSON to ``out``
-and then prints ``DONE`` on stdout, so bench/tracking.py can interleave the two systems' repeats.
+line from stdin and answers through bench/_worker.py, so bench/tracking.py can interleave the two
+systems' repeats.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any
@@ -16,6 +15,8 @@ import mlflow
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
+
+from _worker import serve
 
 METRICS = ("m0", "m1", "m2", "m3", "m4")
 BATCH = 1000  # MLflow's limit of metrics per log_batch request
@@ -118,13 +119,7 @@ def main() -> None:
     data_path, uri = sys.argv[1:3]
     with np.load(data_path) as npz:
         data = {k: npz[k] for k in npz.files}
-    worker = Worker(data, uri)
-    for line in sys.stdin:
-        request = json.loads(line)
-        result = getattr(worker, request["op"])(**request["args"])
-        with open(request["out"], "w") as f:
-            json.dump(result, f)
-        print("DONE", flush=True)
+    serve(Worker(data, uri))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,12 @@
 """treadle side of bench/tracking.py; runs inside treadle's own .venv.
 
 Usage: python _tracking_treadle.py DATA.npz URI. A long-lived worker: it reads one JSON request a
-line from stdin (``{"op": ..., "args": ..., "out": path}``), writes the answer as JSON to ``out``
-and then prints ``DONE`` on stdout, so bench/tracking.py can interleave the two systems' repeats.
+line from stdin and answers through bench/_worker.py, so bench/tracking.py can interleave the two
+systems' repeats.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -18,6 +17,7 @@ import numpy as np
 os.environ.setdefault("TREADLE_CAPTURE_ENVIRONMENT", "false")  # not part of what is timed; keeps setup short
 
 import treadle as td
+from _worker import serve
 
 METRICS = ("m0", "m1", "m2", "m3", "m4")
 BATCH = 1000  # the same batch size as MLflow's per-request limit: both sides make the same number of calls
@@ -128,13 +128,7 @@ def main() -> None:
     data_path, uri = sys.argv[1:3]
     with np.load(data_path) as npz:
         data = {k: npz[k] for k in npz.files}
-    worker = Worker(data, uri)
-    for line in sys.stdin:
-        request = json.loads(line)
-        result = getattr(worker, request["op"])(**request["args"])
-        with open(request["out"], "w") as f:
-            json.dump(result, f)
-        print("DONE", flush=True)
+    serve(Worker(data, uri))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ frameworks are optional extras, imported only when used.
 """
 
 from treadle.models._example import read_example
-from treadle.models._manifest import MANIFEST, ModelManifest, read_manifest
+from treadle.models._manifest import MANIFEST, ModelManifest, parse_manifest_yaml, read_manifest
 from treadle.models._predictor import Predictor
 from treadle.models._python_model import PythonModel, PythonModelContext
 from treadle.models._save import load_model, save_model
@@ -31,6 +31,7 @@ __all__ = [
     "infer_signature",
     "list_flavors",
     "load_model",
+    "parse_manifest_yaml",
     "read_example",
     "read_manifest",
     "save_model",

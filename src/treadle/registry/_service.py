@@ -23,6 +23,7 @@ from treadle.artifacts import (
 from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.events import emit
 from treadle.lineage import LineageService, delete_nodes, link, node_id, put_node
+from treadle.models import parse_manifest_yaml
 from treadle.ops import Service, operation
 from treadle.registry import _tables as t
 from treadle.registry._records import (
@@ -270,7 +271,7 @@ class RegistryService(VersionOps, Service):
         files = {f.path: f for f in self._artifacts_in(conn, manifest)}
         if "treadle-model.yaml" in files:
             try:
-                data = yaml.safe_load(self._blobs.read_bytes(files["treadle-model.yaml"].digest))
+                data = parse_manifest_yaml(self._blobs.read_bytes(files["treadle-model.yaml"].digest))
             except yaml.YAMLError as exc:
                 raise InvalidArgument(f"treadle-model.yaml is not valid YAML: {exc}") from None
             if not isinstance(data, dict) or "flavor" not in data:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from sqlalchemy import Connection, delete, select, update
 
 from treadle.artifacts import ArtifactFile, ArtifactService, BlobStore, delete_unreferenced
 from treadle.errors import InvalidArgument, NotFound
 from treadle.events import emit
 from treadle.lineage import LineageService
+from treadle.models import parse_manifest_yaml
 from treadle.ops import operation
 from treadle.registry import _tables as t
 from treadle.registry._records import Alias, AliasMove, Approval, DeleteReport, ModelVersion, VersionNeeds
@@ -117,7 +117,7 @@ class VersionOps:
         mv = self.get_version(name, version)
         spec: dict[str, Any] = {}
         if "treadle-model.yaml" in files:
-            spec = yaml.safe_load(self._blobs.read_bytes(files["treadle-model.yaml"].digest)) or {}
+            spec = parse_manifest_yaml(self._blobs.read_bytes(files["treadle-model.yaml"].digest)) or {}
         inputs: list[dict[str, Any]] = []
         if mv.run_id is not None:
             try:
