@@ -9,7 +9,7 @@ from typing import Any
 from treadle.artifacts import ArtifactFile, GcReport, clean_path, hash_file
 from treadle.client._backend import Backend, get_backend
 from treadle.client._files import dict_bytes, figure_bytes, table_bytes
-from treadle.client._models import fetch, register, resolve_version
+from treadle.client._models import fetch, register, resolve
 from treadle.config import Settings
 from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.events import EventService
@@ -201,9 +201,10 @@ class Client:
         from treadle.models import load_model
 
         # A registered version also pins the manifest digest it was registered with.
-        version = resolve_version(self, model_uri) if model_uri.startswith("models:/") else None
-        folder = fetch(self, model_uri, version)
-        return load_model(folder, flavor=flavor, expected_digest=version.digest if version else None, **options)
+        resolved = resolve(self, model_uri) if model_uri.startswith("models:/") else None
+        folder = fetch(self, model_uri, resolved)
+        expected = resolved.version.digest if resolved else None
+        return load_model(folder, flavor=flavor, expected_digest=expected, **options)
 
     def download_model(self, model_uri: str) -> Path:
         """A local folder with the model's files (verified, cached)."""

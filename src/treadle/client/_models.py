@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from treadle.artifacts import ArtifactFile
 from treadle.errors import InvalidArgument, NotFound
-from treadle.registry import ModelVersion
+from treadle.registry import ModelVersion, ResolvedVersion
 from treadle.tracking import ArtifactIn
 
 if TYPE_CHECKING:
@@ -33,19 +33,24 @@ def cache_root() -> Path:
 
 
 def resolve_version(client: Client, uri: str) -> ModelVersion:
+    """The registry version a models:/ URI names."""
+    return resolve(client, uri).version
+
+
+def resolve(client: Client, uri: str) -> ResolvedVersion:
+    """A models:/ URI's version and files, in one call to the registry."""
     match = _MODELS.match(uri)
     if match is None:
         raise InvalidArgument(f"not a registry URI: {uri!r} (use models:/<name>/<version> or models:/<name>@<alias>)")
     if match["version"]:
-        return client.registry.get_version(match["name"], int(match["version"]))
-    return client.registry.get_version_by_alias(match["name"], match["alias"])
+        return client.registry.resolve_version(match["name"], version=int(match["version"]))
+    return client.registry.resolve_version(match["name"], alias=match["alias"])
 
 
-def _files(client: Client, uri: str, version: ModelVersion | None = None) -> list[ArtifactFile] | None:
+def _files(client: Client, uri: str, resolved: ResolvedVersion | None = None) -> list[ArtifactFile] | None:
     """The content-addressed files behind a runs:/ or models:/ URI (None for paths and URLs)."""
     if uri.startswith("models:/"):
-        version = version or resolve_version(client, uri)
-        return list(client.registry.list_version_files(version.name, version.version))
+        return list((resolved or resolve(client, uri)).files)
     match = _RUNS.match(uri)
     if match is None:
         if uri.startswith("runs:/"):
@@ -58,10 +63,10 @@ def _files(client: Client, uri: str, version: ModelVersion | None = None) -> lis
     return [f.model_copy(update={"path": f.path[len(prefix) + 1 :]}) for f in files]
 
 
-def fetch(client: Client, uri: str, version: ModelVersion | None = None) -> Path:
+def fetch(client: Client, uri: str, resolved: ResolvedVersion | None = None) -> Path:
     """A local folder holding the model at ``uri`` (downloaded once, then served from the cache);
-    ``version`` is the already resolved registry version of a models:/ URI."""
-    files = _files(client, uri, version)
+    ``resolved`` is the already resolved registry version of a models:/ URI."""
+    files = _files(client, uri, resolved)
     if files is None:
         if "://" not in uri:
             path = Path(uri).expanduser()

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from treadle.artifacts import ArtifactFile
 from treadle.records import Record
 
 Approval = Literal["pending", "approved", "rejected"]
@@ -85,3 +86,10 @@ class VersionNeeds(Record):
 class DeleteReport(Record):
     versions: list[int]
     blobs_deleted: int
+
+
+class ResolvedVersion(Record):
+    """A version and its files in one answer: what loading a ``models:/`` URI needs."""
+
+    version: ModelVersion
+    files: list[ArtifactFile]

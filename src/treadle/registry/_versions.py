@@ -13,7 +13,15 @@ from treadle.lineage import LineageService
 from treadle.models import parse_manifest_yaml
 from treadle.ops import operation
 from treadle.registry import _tables as t
-from treadle.registry._records import Alias, AliasMove, Approval, DeleteReport, ModelVersion, VersionNeeds
+from treadle.registry._records import (
+    Alias,
+    AliasMove,
+    Approval,
+    DeleteReport,
+    ModelVersion,
+    ResolvedVersion,
+    VersionNeeds,
+)
 from treadle.registry._store import (
     check_alias,
     load_versions,
@@ -101,6 +109,14 @@ class VersionOps:
         with self._store.read() as conn:
             rows = conn.execute(query).all()
             return load_versions(conn, {r.model_id: r.model_name for r in rows}, rows)
+
+    @operation
+    def resolve_version(self, name: str, version: int | None = None, alias: str | None = None) -> ResolvedVersion:
+        """The version (by number, or by alias: ``latest`` included) with its files, in one call."""
+        if (version is None) == (alias is None):
+            raise InvalidArgument("give exactly one of version or alias")
+        found = self.get_version(name, version) if version is not None else self.get_version_by_alias(name, alias or "")
+        return ResolvedVersion(version=found, files=self.list_version_files(name, found.version))
 
     @operation
     def list_version_files(self, name: str, version: int) -> list[ArtifactFile]:
