@@ -36,6 +36,7 @@ from treadle.registry._store import (
     load_models,
     load_versions,
     model_row,
+    touch_model,
     version_manifest,
     version_node_id,
     version_row,
@@ -260,6 +261,7 @@ class RegistryService(VersionOps, Service):
             for key, value in (tags or {}).items():
                 conn.execute(insert(t.version_tags).values(version_id=version_id, key=key, value=str(value)))
             self._record_lineage(conn, model_id, name, number, run_id, flavor)
+            touch_model(conn, model_id)
             emit(
                 conn, "model_version_created", f"model:{name}", name=name, version=number, run_id=run_id, source=source
             )

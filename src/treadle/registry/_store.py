@@ -7,11 +7,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 
 from treadle.errors import InvalidArgument, NotFound
 from treadle.registry import _tables as t
 from treadle.registry._records import ModelVersion, RegisteredModel
+from treadle.store import now_ms
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
 ALIAS_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,127}$")
@@ -46,7 +47,14 @@ def model_row(conn: Connection, name: str, *, lock: bool = False) -> Any:
     return row
 
 
+def touch_model(conn: Connection, model_id: int) -> None:
+    """A change to a model's versions, aliases or approvals updates the model too."""
+    conn.execute(update(t.models).where(t.models.c.id == model_id).values(updated_at=now_ms()))
+
+
 def version_row(conn: Connection, model_id: int, name: str, version: int) -> Any:
+    if not 1 <= version < 2**31:
+        raise NotFound(f"model {name!r} has no version {version}")
     row = conn.execute(
         select(t.versions).where(t.versions.c.model_id == model_id, t.versions.c.version == version)
     ).first()

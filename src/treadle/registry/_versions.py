@@ -26,6 +26,7 @@ from treadle.registry._store import (
     check_alias,
     load_versions,
     model_row,
+    touch_model,
     version_manifest,
     version_node_id,
     version_row,
@@ -148,7 +149,7 @@ class VersionOps:
             version=version,
             flavor=mv.flavor,
             python=spec.get("python_version"),
-            requirements=list(spec.get("requirements", [])),
+            requirements=_string_list(spec.get("requirements")),
             run_id=mv.run_id,
             inputs=inputs,
         )
@@ -250,6 +251,7 @@ class VersionOps:
                     updated_at=now_ms(),
                 )
             )
+            touch_model(conn, model.id)
             emit(
                 conn,
                 f"model_version_{approval}",
@@ -290,6 +292,7 @@ class VersionOps:
                 )
             )
             self._log_move(conn, model.id, alias, before, version, actor, reason)
+            touch_model(conn, model.id)
             emit(
                 conn,
                 "alias_moved",
@@ -312,7 +315,10 @@ class VersionOps:
                 raise NotFound(f"model {name!r} has no alias {alias!r}")
             before = self._version_number(conn, current.version_id)
             conn.execute(delete(t.aliases).where(t.aliases.c.model_id == model.id, t.aliases.c.alias == alias))
+            if before is None:  # only a protection was set: there is no move to record
+                return
             self._log_move(conn, model.id, alias, before, None, actor, reason)
+            touch_model(conn, model.id)
             emit(conn, "alias_deleted", f"model:{name}", name=name, alias=alias, from_version=before, actor=actor)
 
     @operation
@@ -420,3 +426,12 @@ class VersionOps:
 
 
 __all__ = ["VersionOps", "version_node_id"]
+
+
+def _string_list(value: Any) -> list[str]:
+    """Requirements as a list of strings, whatever shape a hand-edited manifest gave them."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if isinstance(value, list) else []

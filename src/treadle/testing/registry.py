@@ -85,6 +85,8 @@ def test_bad_registrations(client: Client) -> None:
         client.registry.get_model(name)  # nothing half-registered
     with pytest.raises(NotFound):
         client.registry.get_version(_model_name(), 1)
+    with pytest.raises(NotFound):
+        client.registry.get_version(name, 99_999_999_999)
 
 
 def test_registration_from_uploaded_files(client: Client) -> None:
@@ -121,6 +123,7 @@ def test_aliases_move_with_full_history(client: Client) -> None:
     ]
     all_moves = client.registry.get_alias_history(name)
     assert [(h.alias, h.to_version) for h in all_moves][-1] == ("challenger", None)
+    assert client.registry.get_model(name).updated_at >= all_moves[-1].at  # the model shows its last change
     assert client.registry.get_model(name).aliases == {"champion": 2}
     with pytest.raises(NotFound):
         client.registry.get_version_by_alias(name, "challenger")
@@ -139,6 +142,9 @@ def test_protected_alias_needs_approval(client: Client) -> None:
     client.registry.create_version(name, f"runs:/{run}/model")
     client.registry.create_version(name, f"runs:/{run}/model")
     client.registry.protect_alias(name, "production")
+    client.registry.protect_alias(name, "staging")
+    client.registry.delete_alias(name, "staging")  # only a protection: nothing moved, nothing recorded
+    assert client.registry.get_alias_history(name, "staging") == []
     with pytest.raises(InvalidArgument, match="protected"):
         client.registry.set_alias(name, "production", 1)
     approved = client.registry.approve_version(name, 1, actor="lead", reason="passed review")
