@@ -12,7 +12,7 @@ from tests.cli.helpers import Invoke, Ok, assert_user_error
 
 def test_help_lists_every_command(ok: Ok) -> None:
     text = ok("--help")
-    for command in ("server", "experiments", "runs", "artifacts", "gc", "db", "demo"):
+    for command in ("server", "experiments", "runs", "artifacts", "models", "gc", "db", "demo"):
         assert command in text
     runs_help = ok("runs", "--help")
     for command in ("list", "show", "compare", "delete", "restore", "purge"):

@@ -5,13 +5,12 @@ Set ``TREADLE_UI_SHOTS=<dir>`` to save a screenshot of each page visited.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
 import pytest
 
-from tests.ui.helpers import STEPS, Seeded
+from tests.ui.helpers import STEPS, Seeded, shot
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -19,13 +18,6 @@ expect = sync_api.expect
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 Server = tuple[str, Seeded]
-
-
-def shot(page: Any, name: str) -> None:
-    folder = os.environ.get("TREADLE_UI_SHOTS")
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
 
 
 def drag(page: Any, chart: Any, start: float, end: float) -> None:

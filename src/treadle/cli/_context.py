@@ -50,6 +50,16 @@ def state(ctx: typer.Context) -> CliState:
     return found
 
 
+def actor() -> str | None:
+    """Who the CLI acts for in alias histories and approvals: the operating-system user."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (some containers)
+        return None
+
+
 def resolve_experiment(client: Client, ref: str) -> Experiment:
     """An experiment by id (all digits) or by name, deleted ones included."""
     if ref.isdigit():

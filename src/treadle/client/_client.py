@@ -219,6 +219,10 @@ class Client:
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         return self.registry.get_version(name, version)
 
+    def get_model_version_by_uri(self, model_uri: str) -> ModelVersion:
+        """The registry version ``models:/<name>/<version>`` or ``models:/<name>@<alias>`` names."""
+        return resolve(self, model_uri).version
+
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         return self.registry.get_version_by_alias(name, alias)
 

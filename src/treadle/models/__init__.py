@@ -8,6 +8,7 @@ Flavors: ``sklearn``, ``skops``, ``xgboost``, ``lightgbm``, ``pytorch``, ``onnx`
 frameworks are optional extras, imported only when used.
 """
 
+from treadle.models._describe import SignatureRow, describe_manifest, signature_rows
 from treadle.models._example import read_example
 from treadle.models._manifest import MANIFEST, ModelManifest, parse_manifest_yaml, read_manifest
 from treadle.models._predictor import Predictor
@@ -28,6 +29,8 @@ __all__ = [
     "PythonModelContext",
     "Schema",
     "Signature",
+    "SignatureRow",
+    "describe_manifest",
     "infer_signature",
     "list_flavors",
     "load_model",
@@ -35,5 +38,6 @@ __all__ = [
     "read_example",
     "read_manifest",
     "save_model",
+    "signature_rows",
     "to_onnx",
 ]

@@ -9,6 +9,8 @@ from fastapi import APIRouter
 from treadle.ui._api import api_router
 from treadle.ui._compare import compare_router
 from treadle.ui._experiments import experiments_router
+from treadle.ui._model_version import version_router
+from treadle.ui._models import models_router
 from treadle.ui._render import STATIC_DIR
 from treadle.ui._runs import runs_router
 
@@ -19,8 +21,9 @@ __all__ = ["STATIC_DIR", "ui_router"]
 
 
 def ui_router(backend: Backend) -> APIRouter:
-    """Pages at ``/``, ``/experiments/{id}``, ``/runs/{id}``, ``/compare``; chart data under ``/ui/api``."""
+    """Pages at ``/``, ``/experiments/{id}``, ``/runs/{id}``, ``/compare``, ``/models[/{name}[/versions/{n}]]``;
+    chart data under ``/ui/api``."""
     router = APIRouter(include_in_schema=False)
-    for sub in (experiments_router, runs_router, compare_router, api_router):
+    for sub in (experiments_router, runs_router, compare_router, models_router, version_router, api_router):
         router.include_router(sub(backend))
     return router

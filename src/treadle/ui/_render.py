@@ -68,6 +68,8 @@ def render(
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
-def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
-    """A friendly HTML error page (unknown ids, bad compare selections)."""
-    return render(request, "error.html", status=status, title=title, message=message)
+def error_page(
+    request: Request, status: int, title: str, message: str, back: tuple[str, str] = ("/", "experiments")
+) -> HTMLResponse:
+    """A friendly HTML error page (unknown ids, bad compare selections) linking ``back`` (path, label)."""
+    return render(request, "error.html", status=status, title=title, message=message, back=back)
