@@ -168,3 +168,20 @@ def test_load_by_alias_over_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert np.array_equal(loaded.predict(x), model.predict(x))
         needs = td.get_client().registry.get_version_needs("remote-iris", 1)
         assert any(r.startswith("scikit-learn==") for r in needs.requirements)
+
+
+def test_load_and_register_from_an_fsspec_url(sdk: td.Client, tmp_path: Path) -> None:
+    import fsspec
+
+    from treadle.models import save_model
+
+    model, _ = _sklearn()
+    x, _ = _iris()
+    save_model(model, tmp_path / "local", input_example=x.head(2))
+    url = f"memory://models-{tmp_path.name}/iris"
+    fs = fsspec.filesystem("memory")
+    fs.put(str(tmp_path / "local"), url.removeprefix("memory://"), recursive=True)
+    assert np.array_equal(td.load_model(url).predict(x), model.predict(x))
+    version = td.register_model(url, "from-url")
+    assert version.source == url and version.flavor == "sklearn"
+    assert np.array_equal(td.load_model("models:/from-url/1").predict(x), model.predict(x))
