@@ -159,3 +159,26 @@ def test_environment_capture_in_a_git_repo(tmp_path: Path) -> None:
     assert b"# local change" in client.read_artifact(run.id, "_treadle/git.diff")
     assert b"treadle==" in client.read_artifact(run.id, "_treadle/requirements.txt").lower()
     assert run.status == "FINISHED" and not math.isnan(run.metrics["x"])
+
+
+def test_a_crashing_script_leaves_its_run_failed(tmp_path: Path) -> None:
+    script = tmp_path / "crash.py"
+    script.write_text(
+        "import treadle as td\n"
+        "td.set_experiment('crash')\n"
+        "run = td.start_run()\n"
+        "print(run.id, flush=True)\n"
+        "td.log_metric('x', 1.0)\n"
+        "raise RuntimeError('boom')\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TREADLE_CAPTURE_ENVIRONMENT": "false",
+        "TREADLE_URI": f"sqlite:///{tmp_path / 'c.db'}",
+        "TREADLE_ARTIFACTS": str(tmp_path / "art"),
+    }
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert out.returncode == 1 and "boom" in out.stderr
+    run = td.Client(env["TREADLE_URI"], env["TREADLE_ARTIFACTS"]).get_run(out.stdout.strip())
+    assert run.status == "FAILED" and run.metrics["x"] == 1.0  # and the queued point was flushed

@@ -109,6 +109,11 @@ def test_run_file_download_and_traversal(http: httpx.Client, server: str) -> Non
     assert ok.headers["content-security-policy"] == "sandbox" and ok.headers["x-content-type-options"] == "nosniff"
     attachment = http.get(f"/api/v1/runs/{run.id}/artifacts/docs/readme.txt", params={"download": 1})
     assert "attachment" in attachment.headers["content-disposition"]
+    client.log_text(run.id, "weights", 'модель "v1".txt')
+    named = http.get(f"/api/v1/runs/{run.id}/artifacts/модель \"v1\".txt", params={"download": 1})
+    assert named.status_code == 200 and named.text == "weights"
+    disposition = named.headers["content-disposition"]
+    assert 'filename="______ _v1_.txt"' in disposition and "filename*=UTF-8''%D0%BC" in disposition
     for path in ("docs/../../etc/passwd", "docs/%2e%2e/%2e%2e/etc/passwd", "missing.txt"):
         response = http.get(f"/api/v1/runs/{run.id}/artifacts/{path}")
         assert response.status_code in (400, 404), path

@@ -2,6 +2,7 @@
 
 from treadle.artifacts._fsspec import FsspecBlobStore
 from treadle.artifacts._manifest import (
+    check_uploaded,
     copy_manifest,
     delete_manifest,
     delete_unreferenced,
@@ -19,6 +20,7 @@ __all__ = [
     "BlobStore",
     "FsspecBlobStore",
     "GcReport",
+    "check_uploaded",
     "clean_path",
     "copy_manifest",
     "delete_manifest",

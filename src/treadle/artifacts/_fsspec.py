@@ -45,6 +45,17 @@ class FsspecBlobStore(BlobStore):
     def exists(self, digest: str) -> bool:
         return bool(self.fs.exists(self._path(digest)))
 
+    def size(self, digest: str) -> int | None:
+        try:
+            return int(self.fs.size(self._path(digest)))
+        except FileNotFoundError:
+            return None
+
+    def touch(self, digest: str) -> None:
+        if self._local:  # object stores keep their upload time; their gc grace counts from it
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(self._path(digest))
+
     def put_stream(self, chunks: Iterable[bytes], expected: str | None = None) -> BlobInfo:
         if expected is not None:
             check_digest(expected)
@@ -63,7 +74,9 @@ class FsspecBlobStore(BlobStore):
             if expected is not None and digest != expected:
                 raise InvalidArgument(f"uploaded bytes have sha256 {digest}, not the declared {expected}")
             final = self._path(digest)
-            if not self.fs.exists(final):
+            if self.fs.exists(final):
+                self.touch(digest)
+            else:
                 if self._local:
                     os.makedirs(os.path.dirname(final), exist_ok=True)
                     os.replace(tmp, final)
@@ -83,7 +96,9 @@ class FsspecBlobStore(BlobStore):
             super().adopt(local_file, digest)
             return
         final = self._path(digest)
-        if not os.path.exists(final):
+        if os.path.exists(final):
+            self.touch(digest)
+        else:
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(local_file, final)
 

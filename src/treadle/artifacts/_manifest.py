@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, text
 
 from treadle.artifacts._store import files_table
 from treadle.artifacts.base import BlobStore
+from treadle.errors import InvalidArgument
 from treadle.store import Store, dialect_insert, now_ms
 
 
@@ -48,11 +49,41 @@ def copy_manifest(conn: Connection, source: str, target: str, prefix: str = "") 
     return len(rows)
 
 
+_BLOB_LOCK = 7302  # PostgreSQL advisory lock between recording blobs and deleting them
+
+
+def lock_blobs(conn: Connection, exclusive: bool) -> None:
+    """Recorders take the lock shared, deleters exclusive, so no blob is deleted between a
+    recorder's check that it exists and its commit. SQLite's write lock already serialises both."""
+    if conn.dialect.name == "postgresql":
+        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        conn.execute(text(f"SELECT {fn}({_BLOB_LOCK})"))
+
+
+def check_uploaded(conn: Connection, blobs: BlobStore, files: Sequence[tuple[str, str, int]]) -> None:
+    """Inside the transaction that records them: every blob is stored, with the declared size."""
+    lock_blobs(conn, exclusive=False)
+    missing = []
+    for path, digest, size in files:
+        stored = blobs.size(digest)
+        if stored is None:
+            missing.append(path)
+        elif stored != size:
+            raise InvalidArgument(f"{path}: the declared size is {size} bytes but its blob holds {stored}")
+    if missing:
+        raise InvalidArgument(f"upload the blobs before recording them; missing for: {', '.join(missing[:5])}")
+
+
 def delete_unreferenced(store: Store, blobs: BlobStore, candidates: set[str]) -> int:
     """After a commit that dropped manifests: delete those candidate blobs nothing references now."""
-    with store.read() as conn:
-        still = referenced_digests(conn)
-    orphans = candidates - still
-    for digest in orphans:
-        blobs.delete(digest)
+    if not candidates:
+        return 0
+    with store.write() as conn:
+        lock_blobs(conn, exclusive=True)
+        still = set(
+            conn.execute(select(files_table.c.digest).where(files_table.c.digest.in_(list(candidates)))).scalars()
+        )
+        orphans = candidates - still
+        for digest in orphans:
+            blobs.delete(digest)
     return len(orphans)

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from sqlalchemy import select
 
-from treadle.artifacts._manifest import referenced_digests
+from treadle.artifacts._manifest import lock_blobs, referenced_digests
 from treadle.artifacts._paths import clean_path
 from treadle.artifacts._store import files_table
 from treadle.artifacts.base import BlobStore
@@ -71,12 +71,14 @@ class ArtifactService(Service):
 
         Blobs younger than ``grace_s`` are kept: an upload lands before its manifest row does.
         """
-        with self._store.read() as conn:
-            referenced = referenced_digests(conn)
         cutoff = time.time() - grace_s
         stored = list(self.blobs.list())
-        orphans = sorted(d for d, mtime in stored if d not in referenced and mtime <= cutoff)
-        if not dry_run:
-            for digest in orphans:
-                self.blobs.delete(digest)
+        with self._store.write() as conn:
+            if not dry_run:
+                lock_blobs(conn, exclusive=True)  # no recorder can commit a reference meanwhile
+            referenced = referenced_digests(conn)
+            orphans = sorted(d for d, mtime in stored if d not in referenced and mtime <= cutoff)
+            if not dry_run:
+                for digest in orphans:
+                    self.blobs.delete(digest)
         return GcReport(blobs=len(stored), referenced=len(referenced), unreferenced=orphans, deleted=not dry_run)

@@ -67,6 +67,13 @@ class BlobStore(ABC):
         """Stream a blob's bytes, verified against its digest."""
 
     @abstractmethod
+    def size(self, digest: str) -> int | None:
+        """The stored blob's size in bytes, or None when it is not stored."""
+
+    def touch(self, digest: str) -> None:  # noqa: B027 - optional: stores without mtimes skip it
+        """Mark a blob as just used, so gc's grace period also covers re-uploads of old content."""
+
+    @abstractmethod
     def delete(self, digest: str) -> None: ...
 
     @abstractmethod
@@ -88,6 +95,7 @@ class BlobStore(ABC):
     def put_file(self, path: str | Path) -> BlobInfo:
         info = hash_file(path)
         if self.exists(info.digest):
+            self.touch(info.digest)
             return info
         with open(path, "rb") as f:
             return self.put_stream(_chunks(f), expected=info.digest)

@@ -361,7 +361,8 @@ def _at_exit() -> None:
         return
     try:
         while state.runs:
-            end_run("FINISHED" if sys.exc_info()[0] is None else "FAILED")
+            # An uncaught exception has already been reported by sys.excepthook, which sets last_type.
+            end_run("FAILED" if getattr(sys, "last_type", None) is not None else "FINISHED")
         if state.batcher is not None:
             state.batcher.close()
     except Exception as exc:  # the interpreter is exiting: report, do not hide

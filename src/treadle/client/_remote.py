@@ -97,6 +97,17 @@ class RemoteBlobStore(BlobStore):
         raise_for_error(response)
         return True
 
+    def size(self, digest: str) -> int | None:
+        check_digest(digest)
+        try:
+            response = self.http.head(f"/api/v1/blobs/{digest}")
+        except httpx.TransportError as exc:
+            raise Unavailable(f"cannot reach {self.http.base_url}: {exc}") from exc
+        if response.status_code == 404:
+            return None
+        raise_for_error(response)
+        return int(response.headers["x-blob-size"])
+
     def put_bytes(self, data: bytes) -> BlobInfo:
         digest = hashlib.sha256(data).hexdigest()
         if not self.exists(digest):

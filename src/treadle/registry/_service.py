@@ -13,6 +13,7 @@ from treadle.artifacts import (
     ArtifactFile,
     ArtifactService,
     BlobStore,
+    check_uploaded,
     clean_path,
     copy_manifest,
     delete_manifest,
@@ -231,12 +232,9 @@ class RegistryService(VersionOps, Service):
                     )
             else:
                 assert files is not None
-                missing = [f.path for f in files if not self._blobs.exists(f.digest)]
-                if missing:
-                    raise InvalidArgument(
-                        f"upload the blobs before registering them; missing for: {', '.join(missing[:5])}"
-                    )
-                record_files(conn, manifest, [(clean_path(f.path), f.digest, f.size) for f in files])
+                entries = [(clean_path(f.path), f.digest, f.size) for f in files]
+                check_uploaded(conn, self._blobs, entries)
+                record_files(conn, manifest, entries)
             flavor, digest = self._flavor(conn, manifest)
             now = now_ms()
             result = conn.execute(

@@ -210,7 +210,7 @@ class WebhookService(Service):
                 response = self._http.post(url, content=body, headers=headers)
                 status = response.status_code
                 ok = 200 <= status < 300
-                error = None if ok else response.text[:500]
+                error = None if ok else f"HTTP {status}"  # never the body: it may hold another host's data
             except httpx.HTTPError as exc:
                 ok, error = False, f"{type(exc).__name__}: {exc}"
             with self._store.write() as conn:

@@ -29,6 +29,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
             "a treadle server serves a database, not another server: set TREADLE_URI to sqlite:/// or postgresql+psycopg://"
         )
     backend: Backend = get_backend(uri, artifacts or settings.artifacts)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # A new dispatcher per start-up: test clients may run the lifespan more than once.

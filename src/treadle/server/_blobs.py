@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 import os
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from treadle.artifacts import ArtifactService, BlobStore
 from treadle.artifacts.base import check_digest
 from treadle.errors import InvalidArgument, NotFound
 from treadle.tracking import run_manifest
+from treadle.ui import file_response
 
 
 def _stream(blobs: BlobStore, digest: str) -> Iterator[bytes]:
@@ -28,9 +28,10 @@ def blob_router(artifacts: ArtifactService) -> APIRouter:
 
     @router.head("/api/v1/blobs/{digest}")
     def head_blob(digest: str) -> Response:
-        if not blobs.exists(check_digest(digest)):
+        size = blobs.size(check_digest(digest))
+        if size is None:
             raise NotFound(f"blob {digest} is not stored")
-        return Response(status_code=200)
+        return Response(status_code=200, headers={"x-blob-size": str(size)})
 
     @router.put("/api/v1/blobs/{digest}", status_code=201)
     async def put_blob(digest: str, request: Request) -> dict[str, object]:
@@ -62,16 +63,6 @@ def blob_router(artifacts: ArtifactService) -> APIRouter:
     def get_run_file(run_id: str, path: str, download: bool = False) -> StreamingResponse:
         """A run's artifact file by path, with a content type (``?download=1`` to save it)."""
         entry = artifacts.stat(run_manifest(run_id), path)
-        media = mimetypes.guess_type(entry.path)[0] or "application/octet-stream"
-        # Artifacts are user content: never let an .html or .svg run scripts on treadle's origin.
-        headers = {
-            "content-length": str(entry.size),
-            "etag": entry.digest,
-            "content-security-policy": "sandbox",
-            "x-content-type-options": "nosniff",
-        }
-        if download:
-            headers["content-disposition"] = f'attachment; filename="{os.path.basename(entry.path)}"'
-        return StreamingResponse(_stream(blobs, entry.digest), media_type=media, headers=headers)
+        return file_response(blobs, entry, download)
 
     return router

@@ -44,6 +44,14 @@ def test_experiment_lifecycle(client: Client) -> None:
     client.tracking.restore_experiment(exp.id)
     assert client.tracking.get_run(run.id).lifecycle == "active"
     client.tracking.set_experiment_tag(exp.id, "stage", "dev")
+    # A run deleted on its own stays deleted through an experiment delete/rename/restore.
+    alone = client.tracking.create_run(exp.id)
+    client.tracking.delete_run(alone.id)
+    client.tracking.delete_experiment(exp.id)
+    client.tracking.rename_experiment(exp.id, name + "-y")
+    client.tracking.restore_experiment(exp.id)
+    assert client.tracking.get_run(alone.id).lifecycle == "deleted"
+    assert client.tracking.get_run(run.id).lifecycle == "active"
     assert client.tracking.get_experiment(exp.id).tags["stage"] == "dev"
 
 
@@ -293,6 +301,9 @@ def test_artifact_paths_are_checked(client: Client) -> None:
             client.tracking.add_artifacts(run, [ArtifactIn(path=bad, digest=info.digest, size=info.size)])
     with pytest.raises(InvalidArgument, match="upload"):
         client.tracking.add_artifacts(run, [ArtifactIn(path="x", digest="0" * 64, size=1)])
+    for wrong in (1, 10**6):  # the declared size must be the blob's (downloads send it as content-length)
+        with pytest.raises(InvalidArgument, match="declared size"):
+            client.tracking.add_artifacts(run, [ArtifactIn(path="x", digest=info.digest, size=wrong)])
     assert client.list_artifacts(run) == []
     with pytest.raises(NotFound):
         client.read_artifact(run, "missing.txt")

@@ -12,6 +12,7 @@ from treadle.artifacts import (
     ArtifactFile,
     ArtifactService,
     BlobStore,
+    check_uploaded,
     clean_path,
     delete_manifest,
     delete_unreferenced,
@@ -156,17 +157,24 @@ class TrackingService(Service):
         now = now_ms()
         deleted_at = now if lifecycle == "deleted" else None
         with self._store.write() as conn:
-            before = load_experiment(conn, experiment_id)
+            load_experiment(conn, experiment_id)  # NotFound first
             pk = experiment_pk(experiment_id)
+            was_deleted_at = conn.execute(select(t.experiments.c.deleted_at).where(t.experiments.c.id == pk)).scalar()
+            if (lifecycle == "deleted") == (was_deleted_at is not None):  # already there: nothing to do
+                return load_experiment(conn, experiment_id)
             conn.execute(
                 update(t.experiments)
                 .where(t.experiments.c.id == pk)
                 .values(lifecycle=lifecycle, updated_at=now, deleted_at=deleted_at)
             )
             # Runs follow their experiment, except those deleted on their own before.
+            # Deleting marks the active runs with the experiment's deletion time; restoring brings back
+            # exactly those, so runs deleted on their own stay deleted.
             runs = update(t.runs).where(t.runs.c.experiment_id == pk)
-            if lifecycle == "active":
-                runs = runs.where(t.runs.c.deleted_at == before.updated_at)
+            if lifecycle == "deleted":
+                runs = runs.where(t.runs.c.lifecycle == "active")
+            else:
+                runs = runs.where(t.runs.c.deleted_at == was_deleted_at)
             conn.execute(runs.values(lifecycle=lifecycle, deleted_at=deleted_at))
             emit(
                 conn, f"experiment_{'deleted' if lifecycle == 'deleted' else 'restored'}", f"experiment:{experiment_id}"
@@ -431,12 +439,10 @@ class TrackingService(Service):
     def add_artifacts(self, run_id: str, files: list[ArtifactIn]) -> list[ArtifactFile]:
         """Record uploaded blobs as the run's files (path -> digest) and as lineage outputs."""
         cleaned = [(clean_path(f.path), f.digest, f.size) for f in files]
-        missing = [p for p, d, _ in cleaned if not self._blobs.exists(d)]
-        if missing:
-            raise InvalidArgument(f"upload the blobs before recording them; missing for: {', '.join(missing[:5])}")
         manifest = run_manifest(run_id)
         with self._store.write() as conn:
             row = run_row(conn, run_id)
+            check_uploaded(conn, self._blobs, cleaned)
             record_files(conn, manifest, cleaned)
             run_node = put_node(conn, "execution", "treadle.Run", row.name, external_id=f"run:{run_id}")
             ctx = put_node(conn, "context", "treadle.Experiment", "", external_id=f"experiment:{row.experiment_id}")

@@ -5,6 +5,7 @@ Pages read everything through the backend's services (``backend.tracking``, ``ba
 ``/static``.
 """
 
+from treadle.ui._download import file_response
 from treadle.ui._pages import STATIC_DIR, ui_router
 
-__all__ = ["STATIC_DIR", "ui_router"]
+__all__ = ["STATIC_DIR", "file_response", "ui_router"]

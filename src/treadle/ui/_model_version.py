@@ -3,18 +3,16 @@ and its files streamed for download."""
 
 from __future__ import annotations
 
-import mimetypes
-import os
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
 
 from treadle.errors import NotFound
 from treadle.models import describe_manifest, signature_rows
 from treadle.registry import ModelVersion
+from treadle.ui._download import file_response
 from treadle.ui._models import missing_model
 from treadle.ui._render import error_page, render, root_of
 
@@ -33,13 +31,6 @@ def parse_version(raw: str) -> int | None:
 
 def file_url(root: str, name: str, version: int, path: str) -> str:
     return f"{root}/models/{quote(name)}/versions/{version}/files/{quote(path)}"
-
-
-def attachment(path: str) -> str:
-    """A Content-Disposition for any file name (quotes and non-ASCII cannot break the header)."""
-    base = os.path.basename(path)
-    plain = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in base)
-    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(base)}"
 
 
 def version_router(backend: Backend) -> APIRouter:
@@ -99,18 +90,6 @@ def version_router(backend: Backend) -> APIRouter:
             back = (f"/models/{quote(name)}/versions/{found.version}", f"{name} v{found.version}")
             message = f"{name} v{found.version} has no file {path!r}."
             return error_page(request, 404, "File not found", message, back=back)
-        headers = {
-            "content-length": str(entry.size),
-            "etag": entry.digest,
-            "content-security-policy": "sandbox",
-            "x-content-type-options": "nosniff",
-            "content-disposition": attachment(entry.path),
-        }
-        media = mimetypes.guess_type(entry.path)[0] or "application/octet-stream"
-        return StreamingResponse(_stream(backend, entry.digest), media_type=media, headers=headers)
+        return file_response(backend.blobs, entry)
 
     return router
-
-
-def _stream(backend: Backend, digest: str) -> Iterator[bytes]:
-    yield from backend.blobs.open(digest)
