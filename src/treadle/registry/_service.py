@@ -208,6 +208,23 @@ class RegistryService(VersionOps, Service):
             raise InvalidArgument(f"source {source!r} is not runs:/<run id>/<path>; upload its files and pass files=")
         if match is not None:
             run_id = match["run"]
+        try:
+            return self._new_version(name, source, match, run_id, files, description, tags, created_by)
+        except IntegrityError:
+            # Two first registrations of a new name raced (PostgreSQL); the loser retries once.
+            return self._new_version(name, source, match, run_id, files, description, tags, created_by)
+
+    def _new_version(
+        self,
+        name: str,
+        source: str,
+        match: re.Match[str] | None,
+        run_id: str | None,
+        files: list[ArtifactIn] | None,
+        description: str | None,
+        tags: dict[str, str] | None,
+        created_by: str | None,
+    ) -> ModelVersion:
         with self._store.write() as conn:
             if run_id is not None and node_id(conn, f"run:{run_id}") is None:
                 raise NotFound(f"run {run_id!r} does not exist")

@@ -238,3 +238,23 @@ def test_registry_events(client: Client) -> None:
         ).events
     ]
     assert kinds == ["model_created", "model_version_created", "alias_moved"]
+
+
+def test_concurrent_first_registrations_of_a_new_name(client: Client) -> None:
+    name = _model_name()
+    run = _logged_model(client)
+    versions: list[int] = []
+    errors: list[BaseException] = []
+
+    def register() -> None:
+        try:
+            versions.append(client.registry.create_version(name, f"runs:/{run}/model").version)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors and sorted(versions) == [1, 2, 3, 4]

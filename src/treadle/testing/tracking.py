@@ -184,6 +184,14 @@ def test_downsampled_history_reads_rollups(client: Client) -> None:
     assert min(series.mins) == 0.0 and max(series.maxs) == 999.0
     window = client.tracking.get_metric_history(run, "x", max_points=1000, start_step=100, end_step=199)
     assert window.steps == list(range(100, 200)) and not window.downsampled
+    # A zoomed window never shows values from outside it, though rollup buckets straddle its edges.
+    for start, end in ((0, 5000), (3000, 9000), (4100, 4350)):
+        window_ds = client.tracking.get_metric_history(run, "x", max_points=10, start_step=start, end_step=end)
+        assert window_ds.downsampled and start <= window_ds.steps[0] and window_ds.steps[-1] == end
+        assert window_ds.mins is not None and window_ds.maxs is not None
+        inside = [float(i % 1000) for i in range(start, end + 1)]
+        assert min(window_ds.mins) == min(inside) and max(window_ds.maxs) == max(inside)
+        assert len(window_ds.steps) <= 10
     medium = client.tracking.get_metric_history(run, "x", max_points=1000, start_step=0, end_step=3999)
     assert 900 <= len(medium.steps) <= 1000 and medium.downsampled and medium.steps[-1] == 3999
     full = client.tracking.get_metric_history(run, "x")

@@ -167,18 +167,26 @@ def read_history(
         # Even the finest rollup is too coarse here: at most 16 x max_points raw points, bucket them.
         raw = _raw(conn, run_id, key, lo, hi, total)
         return _downsample_points(raw, max_points)
+    # Whole buckets come from the rollups; a bucket cut by start_step/end_step is read raw, so no
+    # value from outside the asked range shows up in a min, max or last value.
+    first_whole = lo // width if start_step is None else -(-lo // width)
+    last_whole = hi // width if end_step is None else (hi + 1) // width - 1
+    if first_whole > last_whole:
+        return _downsample_points(_raw(conn, run_id, key, lo, hi, total), max_points)
     rows = conn.execute(
-        select(_R.c.count, _R.c.min, _R.c.max, _R.c.last_step, _R.c.last_timestamp, _R.c.last_value)
+        select(_R.c.last_step, _R.c.last_timestamp, _R.c.last_value, _R.c.min, _R.c.max)
         .where(
             _R.c.run_id == run_id,
             _R.c.key == key,
             _R.c.level == level,
-            _R.c.bucket >= lo // width,
-            _R.c.bucket <= hi // width,
+            _R.c.bucket >= first_whole,
+            _R.c.bucket <= last_whole,
         )
         .order_by(_R.c.bucket)
     ).all()
-    buckets = [(r.last_step, r.last_timestamp, _nan(r.last_value), r.min, r.max) for r in rows]
+    head = _raw(conn, run_id, key, lo, first_whole * width - 1, total) if lo < first_whole * width else None
+    tail = _raw(conn, run_id, key, (last_whole + 1) * width, hi, total) if end_step is not None else None
+    buckets = _point_buckets(head) + [(r[0], r[1], _nan(r[2]), r[3], r[4]) for r in rows] + _point_buckets(tail)
     return _merge_buckets(key, buckets, max_points, total)
 
 
@@ -213,13 +221,19 @@ def _merge_buckets(
     )
 
 
-def _downsample_points(series: MetricSeries, max_points: int) -> MetricSeries:
-    """Raw points as one-point buckets (NaN has no range), merged down to ``max_points``."""
-    buckets = [
+def _point_buckets(series: MetricSeries | None) -> list[Bucket]:
+    """Raw points as one-point buckets (a NaN has no range)."""
+    if series is None:
+        return []
+    return [
         (step, ts, v, None if math.isnan(v) else v, None if math.isnan(v) else v)
         for step, ts, v in zip(series.steps, series.timestamps, series.values, strict=True)
     ]
-    return _merge_buckets(series.key, buckets, max_points, series.total_points, rollups=False)
+
+
+def _downsample_points(series: MetricSeries, max_points: int) -> MetricSeries:
+    """Raw points merged down to at most ``max_points`` buckets."""
+    return _merge_buckets(series.key, _point_buckets(series), max_points, series.total_points, rollups=False)
 
 
 def _raw(conn: Connection, run_id: str, key: str, start: int | None, end: int | None, total: int) -> MetricSeries:
