@@ -117,10 +117,14 @@ def register(
     files = _files(client, model_uri)
     if files is None:  # a folder or URL: upload its files first (identical ones are stored once)
         folder = fetch(client, model_uri)
-        entries = []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".complete"):
-            info = client.blobs.put_file(path)
-            entries.append(ArtifactIn(path=path.relative_to(folder).as_posix(), digest=info.digest, size=info.size))
+        try:
+            entries = []
+            for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".complete"):
+                info = client.blobs.put_file(path)
+                entries.append(ArtifactIn(path=path.relative_to(folder).as_posix(), digest=info.digest, size=info.size))
+        finally:
+            if "://" in model_uri:  # a download of ours, not the user's folder
+                shutil.rmtree(folder, ignore_errors=True)
     else:
         entries = [ArtifactIn(path=f.path, digest=f.digest, size=f.size) for f in files]
     run_id = resolve_version(client, model_uri).run_id if model_uri.startswith("models:/") else None
