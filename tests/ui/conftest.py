@@ -6,9 +6,13 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.ui.helpers import Seeded, seed
+from treadle import Client
+from treadle.server import create_app
+from treadle.testing.server import serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -55,3 +59,20 @@ def page(browser: Any) -> Iterator[Any]:
     yield page
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
+
+
+# Each HTTP test module gets its own seeded store and server (module scope).
+@pytest.fixture(scope="module")
+def data(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    return seed(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+
+
+@pytest.fixture(scope="module")
+def http(data: Seeded) -> Iterator[httpx.Client]:
+    with serve(create_app(uri=data.uri, artifacts=data.artifacts)) as url, httpx.Client(base_url=url) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def client(data: Seeded) -> Client:
+    return Client(uri=data.uri, artifacts=data.artifacts)

@@ -5,35 +5,16 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.ui.helpers import Seeded, seed
+from tests.ui.helpers import Seeded
 from treadle import Client, Metric
-from treadle.server import create_app
-from treadle.testing.server import serve
 from treadle.ui._preview import PREVIEW_BYTES
 
 ROW = re.compile(r'<tr data-run="([0-9a-f]{32})">')
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
-    return seed(tmp_path_factory.mktemp("ui-http"))
-
-
-@pytest.fixture(scope="module")
-def http(data: Seeded) -> Iterator[httpx.Client]:
-    with serve(create_app(uri=data.uri, artifacts=data.artifacts)) as url, httpx.Client(base_url=url) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def client(data: Seeded) -> Client:
-    return Client(uri=data.uri, artifacts=data.artifacts)
 
 
 def strict_json(text: str) -> object:

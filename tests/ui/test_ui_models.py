@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.ui.helpers import Seeded, log_model_files, seed
+from tests.ui.helpers import Seeded, log_model_files
 from treadle import Client
-from treadle.server import create_app
-from treadle.testing.server import serve
 
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
-    return seed(tmp_path_factory.mktemp("ui-models"))
-
-
-@pytest.fixture(scope="module")
-def http(data: Seeded) -> Iterator[httpx.Client]:
-    with serve(create_app(uri=data.uri, artifacts=data.artifacts)) as url, httpx.Client(base_url=url) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def client(data: Seeded) -> Client:
-    return Client(uri=data.uri, artifacts=data.artifacts)
 
 
 @pytest.fixture

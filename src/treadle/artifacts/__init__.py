@@ -8,9 +8,11 @@ from treadle.artifacts._manifest import (
     delete_unreferenced,
     manifest_digests,
     record_files,
+    select_files,
 )
 from treadle.artifacts._paths import clean_path
-from treadle.artifacts._service import ArtifactFile, ArtifactService, GcReport
+from treadle.artifacts._records import ArtifactFile
+from treadle.artifacts._service import ArtifactService, GcReport
 from treadle.artifacts.base import BlobInfo, BlobStore, hash_file, open_blob_store
 
 __all__ = [
@@ -29,4 +31,5 @@ __all__ = [
     "manifest_digests",
     "open_blob_store",
     "record_files",
+    "select_files",
 ]

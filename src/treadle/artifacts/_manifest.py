@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, delete, select, text
 
+from treadle.artifacts._records import ArtifactFile
 from treadle.artifacts._store import files_table
 from treadle.artifacts.base import BlobStore
 from treadle.errors import InvalidArgument
@@ -87,3 +88,17 @@ def delete_unreferenced(store: Store, blobs: BlobStore, candidates: set[str]) ->
         for digest in orphans:
             blobs.delete(digest)
     return len(orphans)
+
+
+def select_files(
+    conn: Connection, manifest: str, paths: Sequence[str] | None = None, prefix: str = ""
+) -> list[ArtifactFile]:
+    """Files of ``manifest`` (only ``paths``, or only those under the folder ``prefix``), sorted by path."""
+    f = files_table
+    query = select(f.c.path, f.c.digest, f.c.size, f.c.created_at).where(f.c.manifest == manifest)
+    if paths is not None:
+        query = query.where(f.c.path.in_(list(paths)))
+    if prefix:
+        query = query.where(f.c.path.startswith(prefix.rstrip("/") + "/", autoescape=True))
+    rows = conn.execute(query.order_by(f.c.path))
+    return [ArtifactFile(path=p, digest=d, size=s, created_at=c) for p, d, s, c in rows]

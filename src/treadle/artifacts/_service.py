@@ -5,23 +5,14 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from sqlalchemy import select
-
-from treadle.artifacts._manifest import lock_blobs, referenced_digests
+from treadle.artifacts._manifest import lock_blobs, referenced_digests, select_files
 from treadle.artifacts._paths import clean_path
-from treadle.artifacts._store import files_table
+from treadle.artifacts._records import ArtifactFile
 from treadle.artifacts.base import BlobStore
 from treadle.errors import NotFound
 from treadle.ops import Service, operation
 from treadle.records import Record
 from treadle.store import Store
-
-
-class ArtifactFile(Record):
-    path: str
-    digest: str
-    size: int
-    created_at: int
 
 
 class GcReport(Record):
@@ -43,27 +34,17 @@ class ArtifactService(Service):
     @operation
     def list_files(self, manifest: str, prefix: str = "") -> list[ArtifactFile]:
         """Files of a manifest (e.g. ``run/<id>``) under ``prefix``, sorted by path."""
-        f = files_table
-        query = select(f.c.path, f.c.digest, f.c.size, f.c.created_at).where(f.c.manifest == manifest)
-        if prefix:
-            query = query.where(f.c.path.startswith(clean_path(prefix) + "/", autoescape=True))
         with self._store.read() as conn:
-            rows = conn.execute(query.order_by(f.c.path)).all()
-        return [ArtifactFile.model_validate(dict(r._mapping)) for r in rows]
+            return select_files(conn, manifest, prefix=clean_path(prefix) if prefix else "")
 
     @operation
     def stat(self, manifest: str, path: str) -> ArtifactFile:
         """One file of a manifest."""
-        f = files_table
         with self._store.read() as conn:
-            row = conn.execute(
-                select(f.c.path, f.c.digest, f.c.size, f.c.created_at).where(
-                    f.c.manifest == manifest, f.c.path == clean_path(path)
-                )
-            ).first()
-        if row is None:
+            found = select_files(conn, manifest, [clean_path(path)])
+        if not found:
             raise NotFound(f"no artifact {path!r} in {manifest}")
-        return ArtifactFile.model_validate(dict(row._mapping))
+        return found[0]
 
     @operation
     def gc(self, dry_run: bool = True, grace_s: float = 3600.0) -> GcReport:

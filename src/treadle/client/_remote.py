@@ -87,15 +87,7 @@ class RemoteBlobStore(BlobStore):
         self.url = f"{http.base_url}api/v1/blobs"
 
     def exists(self, digest: str) -> bool:
-        check_digest(digest)
-        try:
-            response = self.http.head(f"/api/v1/blobs/{digest}")
-        except httpx.TransportError as exc:
-            raise Unavailable(f"cannot reach {self.http.base_url}: {exc}") from exc
-        if response.status_code == 404:
-            return False
-        raise_for_error(response)
-        return True
+        return self.size(digest) is not None
 
     def size(self, digest: str) -> int | None:
         check_digest(digest)

@@ -10,7 +10,6 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from treadle.artifacts import (
-    ArtifactFile,
     ArtifactService,
     BlobStore,
     check_uploaded,
@@ -20,6 +19,7 @@ from treadle.artifacts import (
     delete_unreferenced,
     manifest_digests,
     record_files,
+    select_files,
 )
 from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.events import emit
@@ -285,7 +285,7 @@ class RegistryService(VersionOps, Service):
 
     def _flavor(self, conn: Connection, manifest: str) -> tuple[str, str | None]:
         """The flavor and manifest digest a model's files declare."""
-        files = {f.path: f for f in self._artifacts_in(conn, manifest)}
+        files = {f.path: f for f in select_files(conn, manifest)}
         if "treadle-model.yaml" in files:
             try:
                 data = parse_manifest_yaml(self._blobs.read_bytes(files["treadle-model.yaml"].digest))
@@ -298,13 +298,6 @@ class RegistryService(VersionOps, Service):
         if "MLmodel" in files:
             return "mlflow", None
         raise InvalidArgument(f"not a model: no {' or '.join(MODEL_FILES)} among its files; log it with td.log_model")
-
-    @staticmethod
-    def _artifacts_in(conn: Connection, manifest: str) -> list[ArtifactFile]:
-        from treadle.artifacts._store import files_table as f
-
-        rows = conn.execute(select(f.c.path, f.c.digest, f.c.size, f.c.created_at).where(f.c.manifest == manifest))
-        return [ArtifactFile(path=p, digest=d, size=s, created_at=c) for p, d, s, c in rows]
 
     def _record_lineage(
         self, conn: Connection, model_id: int, name: str, number: int, run_id: str | None, flavor: str

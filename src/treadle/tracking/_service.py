@@ -18,6 +18,7 @@ from treadle.artifacts import (
     delete_unreferenced,
     manifest_digests,
     record_files,
+    select_files,
 )
 from treadle.errors import AlreadyExists, InvalidArgument, NotFound, ParamConflict
 from treadle.events import emit
@@ -458,12 +459,13 @@ class TrackingService(Service):
                 )
                 link(conn, "output", run_node, node, path)
                 link(conn, "attribution", ctx, node)
-        return [f for f in self.list_artifacts(run_id) if f.path in {p for p, _, _ in cleaned}]
+            return select_files(conn, manifest, [p for p, _, _ in cleaned])
 
     @operation
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactFile]:
         """The run's files under ``prefix`` (all when empty)."""
-        self.get_run(run_id)
+        with self._store.read() as conn:
+            run_row(conn, run_id)  # NotFound for an unknown run
         return self._artifacts.list_files(run_manifest(run_id), prefix)
 
     @operation
