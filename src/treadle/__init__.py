@@ -4,7 +4,7 @@
 ``td.Client(uri)`` for explicit use. ``TREADLE_URI`` selects a local database or a server.
 """
 
-from treadle import errors
+from treadle import datasets, errors
 from treadle.client import (
     ActiveRun,
     BatchError,
@@ -52,6 +52,7 @@ __all__ = [
     "Settings",
     "__version__",
     "active_run",
+    "datasets",
     "end_run",
     "errors",
     "flush",

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     # Seconds between system-metric samples; 0 turns them off.
     system_metrics_interval_s: float = 0.0
     capture_environment: bool = True
+    # Feature store: where online feature values live (``sqlite:///path`` embedded, ``redis://host:port/db``).
+    online_store: str = Field(default=f"sqlite:///{DEFAULT_HOME / 'online.db'}")
     # Server: seconds between webhook delivery passes; 0 turns the dispatcher off.
     webhook_interval_s: float = 2.0
 

@@ -10,7 +10,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 import treadle.artifacts
+import treadle.datasets._tables
 import treadle.events
+import treadle.features._tables
 import treadle.lineage
 import treadle.registry
 import treadle.tracking  # noqa: F401  (registers every table on the shared metadata)

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import httpx
 
 from treadle.artifacts import ArtifactService, BlobStore, open_blob_store
+from treadle.datasets import DatasetService
 from treadle.errors import InvalidArgument
 from treadle.events import EventService
+from treadle.features import FeatureService
 from treadle.lineage import LineageService
 from treadle.ops import Service
 from treadle.registry import RegistryService, WebhookService
@@ -28,12 +30,23 @@ class Backend:
     artifacts: ArtifactService
     registry: RegistryService
     webhooks: WebhookService
+    datasets: DatasetService
+    features: FeatureService
     blobs: BlobStore
     store: Store | None = None  # only for local backends
 
     def services(self) -> tuple[Service, ...]:
         """Every service this backend offers (the server mounts each one's operations)."""
-        return (self.tracking, self.lineage, self.events, self.artifacts, self.registry, self.webhooks)
+        return (
+            self.tracking,
+            self.lineage,
+            self.events,
+            self.artifacts,
+            self.registry,
+            self.webhooks,
+            self.datasets,
+            self.features,
+        )
 
 
 _cache: dict[tuple[str, str, str | None], Backend] = {}
@@ -41,8 +54,11 @@ _lock = threading.Lock()
 
 
 def local_backend(uri: str, artifacts: str) -> Backend:
+    from treadle.config import Settings
+
     store = Store(uri)
     blobs = open_blob_store(artifacts)
+    datasets = DatasetService(store, blobs)
     return Backend(
         uri=uri,
         tracking=TrackingService(store, blobs),
@@ -51,6 +67,8 @@ def local_backend(uri: str, artifacts: str) -> Backend:
         artifacts=ArtifactService(store, blobs),
         registry=RegistryService(store, blobs),
         webhooks=WebhookService(store),
+        datasets=datasets,
+        features=FeatureService(store, blobs, datasets, Settings().online_store),
         blobs=blobs,
         store=store,
     )
@@ -69,6 +87,8 @@ def remote_backend(uri: str, token: str | None = None) -> Backend:
         artifacts=remote_service(http, ArtifactService),
         registry=remote_service(http, RegistryService),
         webhooks=remote_service(http, WebhookService),
+        datasets=remote_service(http, DatasetService),
+        features=remote_service(http, FeatureService),
         blobs=RemoteBlobStore(http),
     )
 

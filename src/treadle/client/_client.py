@@ -11,8 +11,10 @@ from treadle.client._backend import Backend, get_backend
 from treadle.client._files import dict_bytes, figure_bytes, table_bytes
 from treadle.client._models import fetch, register, resolve
 from treadle.config import Settings
+from treadle.datasets import DatasetService
 from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.events import EventService
+from treadle.features import FeatureService
 from treadle.lineage import LineageService
 from treadle.registry import Alias, AliasMove, ModelVersion, RegistryService, WebhookService
 from treadle.tracking import ArtifactIn, Experiment, Metric, MetricSeries, Run, RunPage, TrackingService
@@ -50,6 +52,14 @@ class Client:
     @property
     def webhooks(self) -> WebhookService:
         return self._backend.webhooks
+
+    @property
+    def datasets(self) -> DatasetService:
+        return self._backend.datasets
+
+    @property
+    def features(self) -> FeatureService:
+        return self._backend.features
 
     @property
     def artifacts(self) -> Any:

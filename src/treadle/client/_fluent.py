@@ -19,6 +19,7 @@ from typing import Any
 from treadle.client._batcher import MetricBatcher
 from treadle.client._capture import SystemMetrics, capture
 from treadle.client._client import Client
+from treadle import datasets as datasets_sdk
 from treadle.config import Settings
 from treadle.errors import InvalidArgument
 from treadle.tracking import Experiment, InputRef, Metric, Run, RunPage, RunStatus
@@ -367,3 +368,13 @@ def _at_exit() -> None:
             state.batcher.close()
     except Exception as exc:  # the interpreter is exiting: report, do not hide
         print(f"treadle: could not flush at exit: {exc}", file=sys.stderr)
+
+
+def _datasets_context() -> tuple[Client, str | None, str | None]:
+    from treadle.client._client import _actor
+
+    run = active_run()
+    return get_client(), (run.id if run else None), _actor()
+
+
+datasets_sdk.bind(_datasets_context)

@@ -480,7 +480,8 @@ class TrackingService(Service):
                     "artifact",
                     ref.type,
                     ref.name or ref.uri,
-                    external_id=f"input:{ref.digest or ref.uri}",
+                    # A dataset version is its own node (datasets:/name/N); other inputs are keyed by content.
+                    external_id=ref.uri if ref.uri.startswith("datasets:/") else f"input:{ref.digest or ref.uri}",
                     uri=ref.uri,
                     properties={**ref.properties, **({"digest": ref.digest} if ref.digest else {})},
                 )

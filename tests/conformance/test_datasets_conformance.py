@@ -1,0 +1,1 @@
+from treadle.testing.datasets import *  # noqa: F403
