@@ -21,10 +21,11 @@ SCENARIOS: list[Scenario] = []
 def scenarios() -> list[Scenario]:
     """Every scenario, the built-in scikit-learn ones first (imported lazily: they need the demo extra)."""
     from treadle.cli._demo_classify import IRIS, WINE
+    from treadle.cli._demo_data import DATA
     from treadle.cli._demo_registry import REGISTRY
     from treadle.cli._demo_regress import DIABETES
 
-    return [IRIS, WINE, DIABETES, REGISTRY, *SCENARIOS]
+    return [IRIS, WINE, DIABETES, DATA, REGISTRY, *SCENARIOS]
 
 
 def _check_dependencies() -> None:

@@ -18,8 +18,10 @@ def register_iris(ctx: DemoContext) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
 
-    data = load_iris(as_frame=True)
-    x_train, x_val, y_train, y_val = train_test_split(data.data, data.target, test_size=0.3, random_state=0)
+    dataset = td.datasets.get("iris", "prod")  # versioned by the iris-data scenario
+    frame = dataset.to_pandas()
+    features = frame[load_iris().feature_names]
+    x_train, x_val, y_train, y_val = train_test_split(features, frame["target"], test_size=0.3, random_state=0)
     use_experiment(ctx.client, "iris-registry", "Iris models packaged and registered.", {"demo": "true"})
     candidates = {
         "logreg": LogisticRegression(max_iter=500, C=0.5),
@@ -28,7 +30,7 @@ def register_iris(ctx: DemoContext) -> None:
     scored = []
     for label, model in candidates.items():
         with td.start_run(name=f"register-{label}", tags={"demo": "true"}):
-            td.log_input("sklearn://iris", name="iris")
+            td.log_input(dataset)
             model.fit(x_train, y_train)
             accuracy = float((model.predict(x_val) == y_val).mean())
             td.log_params({"model": type(model).__name__})

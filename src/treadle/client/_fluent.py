@@ -16,10 +16,10 @@ import time
 from types import TracebackType
 from typing import Any
 
+from treadle import datasets as datasets_sdk
 from treadle.client._batcher import MetricBatcher
 from treadle.client._capture import SystemMetrics, capture
 from treadle.client._client import Client
-from treadle import datasets as datasets_sdk
 from treadle.config import Settings
 from treadle.errors import InvalidArgument
 from treadle.tracking import Experiment, InputRef, Metric, Run, RunPage, RunStatus

@@ -54,6 +54,7 @@ def create(
     kind: str | None = None,
     alias: str | None = None,
     part_rows: int = PART_ROWS,
+    created_by: str | None = None,
     client: Any = None,
 ) -> DatasetVersion:
     """Snapshot ``source`` (a DataFrame, Arrow table, Polars frame, path, URL or treadle.data
@@ -68,7 +69,7 @@ def create(
         schema=schema,
         kind=kind,
         run_id=run_id,
-        created_by=actor,
+        created_by=created_by or actor,
         part_rows=part_rows,
     )
     result = snapshot(ctx.datasets, ctx.blobs, name, source, opts)

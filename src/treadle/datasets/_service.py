@@ -248,7 +248,7 @@ class DatasetService(Service):
         max_results: int = 100,
     ) -> list[Dataset]:
         """Datasets whose name or description contains ``query``, that carry ``tag`` (``key`` or
-        ``key=value``), and whose latest version has a column named ``column``; newest first."""
+        ``key=value``), and that have (in any version) a column named ``column``; newest first."""
         if not 1 <= max_results <= MAX_RESULTS:
             raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS}")
         d = t.datasets

@@ -23,6 +23,7 @@ from treadle.artifacts import BlobStore, hash_file
 from treadle.datasets._hashcache import HashCache
 from treadle.datasets._records import ColumnSchema, CreateResult, DatasetVersion, FileChange, NewVersion
 from treadle.datasets._stats import files_stats, table_stats
+from treadle.datasets._store import check_name
 from treadle.datasets._validate import infer_schema, resolve_schema, to_yaml, validate
 from treadle.errors import InvalidArgument, NotFound
 
@@ -50,6 +51,7 @@ class Options:
 
 def snapshot(service: DatasetService, blobs: BlobStore, name: str, source: Any, opts: Options) -> CreateResult:
     """Snapshot ``source`` as the next version of ``name`` (see the module docstring)."""
+    check_name(name)  # before any hashing or upload
     if opts.part_rows < 1:
         raise InvalidArgument("part_rows must be at least 1")
     try:
@@ -354,5 +356,8 @@ def _record(
 
 
 def _upload(blobs: BlobStore, digest: str, path: str) -> None:
-    with open(path, "rb") as f:
-        blobs.put_stream(iter(lambda: f.read(1 << 20), b""), expected=digest)
+    try:
+        with open(path, "rb") as f:
+            blobs.put_stream(iter(lambda: f.read(1 << 20), b""), expected=digest)
+    except InvalidArgument as exc:  # the file changed between hashing and upload
+        raise InvalidArgument(f"{path} changed while it was being snapshotted; run the create again ({exc})") from None

@@ -17,7 +17,7 @@ from treadle.errors import InvalidArgument, NotFound
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
 ALIAS_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,127}$")
-RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$")
+RESERVED_ALIAS = re.compile(r"^(latest|diff|v\d+)$")  # "diff" is a UI route
 
 
 def check_name(name: str) -> str:
@@ -35,7 +35,7 @@ def check_alias(alias: str) -> str:
             f"invalid alias {alias!r}: use lowercase letters, digits, '_' or '-', starting with a letter"
         )
     if RESERVED_ALIAS.match(alias):
-        raise InvalidArgument(f"alias {alias!r} is reserved ('latest' and 'v<N>' always mean what they say)")
+        raise InvalidArgument(f"alias {alias!r} is reserved ('latest', 'diff' and 'v<N>' have fixed meanings)")
     return alias
 
 

@@ -8,6 +8,8 @@ from fastapi import APIRouter
 
 from treadle.ui._api import api_router
 from treadle.ui._compare import compare_router
+from treadle.ui._dataset_version import dataset_version_router
+from treadle.ui._datasets import datasets_router
 from treadle.ui._experiments import experiments_router
 from treadle.ui._model_version import version_router
 from treadle.ui._models import models_router
@@ -24,6 +26,7 @@ def ui_router(backend: Backend) -> APIRouter:
     """Pages at ``/``, ``/experiments/{id}``, ``/runs/{id}``, ``/compare``, ``/models[/{name}[/versions/{n}]]``;
     chart data under ``/ui/api``."""
     router = APIRouter(include_in_schema=False)
-    for sub in (experiments_router, runs_router, compare_router, models_router, version_router, api_router):
+    routers = (experiments_router, runs_router, compare_router, models_router, version_router, api_router)
+    for sub in (*routers, datasets_router, dataset_version_router):  # datasets: /{name}/diff before /{name}/{version}
         router.include_router(sub(backend))
     return router
