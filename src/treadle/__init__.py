@@ -4,7 +4,7 @@
 ``td.Client(uri)`` for explicit use. ``TREADLE_URI`` selects a local database or a server.
 """
 
-from treadle import datasets, errors
+from treadle import data, datasets, errors
 from treadle.client import (
     ActiveRun,
     BatchError,
@@ -36,6 +36,7 @@ from treadle.client import (
     start_run,
 )
 from treadle.config import Settings
+from treadle.data import transform
 from treadle.tracking import Experiment, Metric, MetricSeries, Run, RunPage
 
 __version__ = "0.1.0"
@@ -52,6 +53,7 @@ __all__ = [
     "Settings",
     "__version__",
     "active_run",
+    "data",
     "datasets",
     "end_run",
     "errors",
@@ -78,4 +80,5 @@ __all__ = [
     "set_tags",
     "set_uri",
     "start_run",
+    "transform",
 ]
