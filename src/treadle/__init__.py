@@ -4,7 +4,7 @@
 ``td.Client(uri)`` for explicit use. ``TREADLE_URI`` selects a local database or a server.
 """
 
-from treadle import data, datasets, errors
+from treadle import data, datasets, errors, features
 from treadle.client import (
     ActiveRun,
     BatchError,
@@ -57,6 +57,7 @@ __all__ = [
     "datasets",
     "end_run",
     "errors",
+    "features",
     "flush",
     "get_client",
     "load_model",

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from treadle import datasets as datasets_sdk
+from treadle import features as features_sdk
 from treadle.client._batcher import MetricBatcher
 from treadle.client._capture import SystemMetrics, capture
 from treadle.client._client import Client
@@ -378,3 +379,4 @@ def _datasets_context() -> tuple[Client, str | None, str | None]:
 
 
 datasets_sdk.bind(_datasets_context)
+features_sdk.bind(get_client)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from treadle.client._backend import Backend, get_backend
 from treadle.config import Settings
 from treadle.errors import InvalidArgument
+from treadle.features import online_router
 from treadle.registry import WebhookDispatcher
 from treadle.server._blobs import blob_router
 from treadle.server._errors import install_error_handlers
@@ -52,6 +53,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     for service in backend.services():
         app.include_router(service_router(service))
     app.include_router(blob_router(backend.artifacts))
+    app.include_router(online_router(lambda: backend.features))  # POST /features/online, the fast lookup path
 
     @app.get("/health", tags=["server"])
     def health() -> dict[str, str]:
