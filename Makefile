@@ -34,6 +34,8 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/tracking.py
 	$(PY) bench/registry.py
+	$(PY) bench/features.py
+	$(PY) bench/datasets.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
