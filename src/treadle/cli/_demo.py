@@ -22,10 +22,11 @@ def scenarios() -> list[Scenario]:
     """Every scenario, the built-in scikit-learn ones first (imported lazily: they need the demo extra)."""
     from treadle.cli._demo_classify import IRIS, WINE
     from treadle.cli._demo_data import DATA
+    from treadle.cli._demo_features import FEATURES
     from treadle.cli._demo_registry import REGISTRY
     from treadle.cli._demo_regress import DIABETES
 
-    return [IRIS, WINE, DIABETES, DATA, REGISTRY, *SCENARIOS]
+    return [IRIS, WINE, DIABETES, DATA, REGISTRY, FEATURES, *SCENARIOS]
 
 
 def _check_dependencies() -> None:
