@@ -113,16 +113,21 @@ class SystemMetrics:
         psutil.cpu_percent(None)
         step = 0
         while not self._stop.wait(self._interval):
-            mem = psutil.virtual_memory()
-            self._log("system/cpu_percent", psutil.cpu_percent(None), step)
-            self._log("system/memory_percent", mem.percent, step)
-            self._log("system/process_rss_mb", process.memory_info().rss / 2**20, step)
-            for i, (nvml, handle) in enumerate(gpus):
-                util = nvml.nvmlDeviceGetUtilizationRates(handle)
-                info = nvml.nvmlDeviceGetMemoryInfo(handle)
-                self._log(f"system/gpu{i}/utilization_percent", float(util.gpu), step)
-                self._log(f"system/gpu{i}/memory_used_mb", info.used / 2**20, step)
+            self._sample(psutil, process, gpus, step)
             step += 1
+        if step == 0:  # a run shorter than the interval still gets one sample
+            self._sample(psutil, process, gpus, step)
+
+    def _sample(self, psutil: Any, process: Any, gpus: list[tuple[Any, Any]], step: int) -> None:
+        mem = psutil.virtual_memory()
+        self._log("system/cpu_percent", psutil.cpu_percent(None), step)
+        self._log("system/memory_percent", mem.percent, step)
+        self._log("system/process_rss_mb", process.memory_info().rss / 2**20, step)
+        for i, (nvml, handle) in enumerate(gpus):
+            util = nvml.nvmlDeviceGetUtilizationRates(handle)
+            info = nvml.nvmlDeviceGetMemoryInfo(handle)
+            self._log(f"system/gpu{i}/utilization_percent", float(util.gpu), step)
+            self._log(f"system/gpu{i}/memory_used_mb", info.used / 2**20, step)
 
     def stop(self) -> None:
         self._stop.set()
