@@ -48,12 +48,16 @@ def copy_manifest(conn: Connection, source: str, target: str, prefix: str = "") 
         query = select(literal(target), func.substr(f.c.path, cut + 1), f.c.digest, f.c.size, literal(now_ms())).where(
             f.c.manifest == source, f.c.path.startswith(prefix.rstrip("/") + "/", autoescape=True)
         )
+    count = int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+    if not count:
+        return 0
     stmt = dialect_insert(conn, f).from_select(["manifest", "path", "digest", "size", "created_at"], query)
     stmt = stmt.on_conflict_do_update(
         index_elements=["manifest", "path"],
         set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size, "created_at": stmt.excluded.created_at},
     )
-    return int(conn.execute(stmt).rowcount or 0)
+    conn.execute(stmt)  # rowcount is not reliable for INSERT ... SELECT on every driver (psycopg: -1)
+    return count
 
 
 _BLOB_LOCK = 7302  # PostgreSQL advisory lock between recording blobs and deleting them

@@ -49,6 +49,7 @@ class Transform:
         self.name = name or getattr(fn, "__name__", "transform")
         self.batch_format = normalize_format(batch_format) if batch_format else (format_from_annotation(fn) or "arrow")
         self.input_schema = input_schema
+        self.source_text: str | None = None  # set when loaded from a spec (the code itself has no file)
         functools.update_wrapper(self, fn)
 
     # -- the one code path ---------------------------------------------------------------------
@@ -202,10 +203,12 @@ class Transform:
     def spec(self) -> dict[str, Any]:
         """JSON-serialisable: name, batch format, source text, the pickled function (base64) and the
         input schema. Loading it (:meth:`from_spec`) unpickles code: only load specs you trust."""
-        try:
-            source: str | None = inspect.getsource(self.fn)
-        except (OSError, TypeError):
-            source = None
+        source: str | None = getattr(self, "source_text", None)  # kept from the spec it was loaded from
+        if source is None:
+            try:
+                source = inspect.getsource(self.fn)
+            except (OSError, TypeError):
+                source = None
         schema = base64.b64encode(self.input_schema.serialize().to_pybytes()).decode() if self.input_schema else None
         return {
             "kind": "transform",
@@ -229,7 +232,9 @@ class Transform:
             ) from exc
         raw = spec.get("input_schema")
         schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(raw))) if raw else None
-        return cls(fn, name=spec.get("name"), batch_format=spec.get("batch_format"), input_schema=schema)
+        loaded = cls(fn, name=spec.get("name"), batch_format=spec.get("batch_format"), input_schema=schema)
+        loaded.source_text = spec.get("source")
+        return loaded
 
     def __repr__(self) -> str:
         return f"<Transform {self.name} ({self.batch_format})>"

@@ -56,10 +56,13 @@ def _data_transform_class() -> type | None:
 class TransformLike:
     """A callable with a known batch format; ``run_batch`` / ``run_row`` check the output columns."""
 
-    def __init__(self, fn: Any, batch_format: str, *, data_transform: bool = False) -> None:
+    def __init__(
+        self, fn: Any, batch_format: str, *, data_transform: bool = False, source: str | None = None
+    ) -> None:
         self.fn = fn
         self.batch_format = batch_format
         self.data_transform = data_transform
+        self.source = source  # the function's text, kept when loaded from a spec
 
     @classmethod
     def wrap(cls, obj: Any, where: str) -> TransformLike:
@@ -186,10 +189,12 @@ def transform_spec(transform: TransformLike) -> dict[str, Any]:
     finally:
         for m in by_value:
             cloudpickle.unregister_pickle_by_value(m)
-    try:
-        source = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError):
-        source = ""
+    source = transform.source or ""
+    if not source:
+        try:
+            source = textwrap.dedent(inspect.getsource(fn))
+        except (OSError, TypeError):
+            source = ""
     return {
         "kind": "function",
         "name": getattr(fn, "__qualname__", getattr(fn, "__name__", "transform")),
@@ -217,7 +222,7 @@ def transform_from_spec(spec: Mapping[str, Any]) -> TransformLike:
                 "it may need a module or a Python version this side lacks"
             ) from None
         fmt = spec.get("batch_format", "pandas")
-        return TransformLike(fn, fmt if fmt in BATCH_FORMATS else "pandas")
+        return TransformLike(fn, fmt if fmt in BATCH_FORMATS else "pandas", source=spec.get("source") or None)
     raise InvalidArgument(f"unknown transform kind {kind!r}: expected 'transform' or 'function'")
 
 

@@ -11,6 +11,8 @@ from treadle.ui._compare import compare_router
 from treadle.ui._dataset_version import dataset_version_router
 from treadle.ui._datasets import datasets_router
 from treadle.ui._experiments import experiments_router
+from treadle.ui._feature_view import feature_view_router
+from treadle.ui._features import features_router
 from treadle.ui._model_version import version_router
 from treadle.ui._models import models_router
 from treadle.ui._render import STATIC_DIR
@@ -29,4 +31,6 @@ def ui_router(backend: Backend) -> APIRouter:
     routers = (experiments_router, runs_router, compare_router, models_router, version_router, api_router)
     for sub in (*routers, datasets_router, dataset_version_router):  # datasets: /{name}/diff before /{name}/{version}
         router.include_router(sub(backend))
+    router.include_router(features_router(backend))  # /features, /features/entities/{name}
+    router.include_router(feature_view_router(backend))  # /features/views/{name}
     return router
