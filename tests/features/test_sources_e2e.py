@@ -110,8 +110,8 @@ def test_dataset_source_links_lineage_and_reads_the_version(tmp_path: Path) -> N
     out = svc.get_training_frame(ENTITIES, ["pinned:trips", "latest:trips"], full_names=True)
     assert out["pinned__trips"].tolist() == [5, 9, 6]
     assert out["latest__trips"].tolist() == [50, 90, 60]
-    assert client.datasets.usage("driver_history", 1).features == ["pinned v1"]
-    assert client.datasets.usage("driver_history", 2).features == ["latest v1"]
+    assert client.datasets.usage("driver_history", 1).features == ["features:/pinned/1"]
+    assert client.datasets.usage("driver_history", 2).features == ["features:/latest/1"]
     missing = FeatureView("missing", [driver], DatasetSource("nope"), [Field("trips", "int64")])
     with pytest.raises(Exception, match="nope"):
         svc.apply([missing.spec()])

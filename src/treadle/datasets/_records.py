@@ -141,4 +141,4 @@ class DatasetUsage(Record):
 
     runs: list[str] = Field(default_factory=list)
     models: list[str] = Field(default_factory=list)  # models:/name/version
-    features: list[str] = Field(default_factory=list)  # feature views built on it
+    features: list[str] = Field(default_factory=list)  # feature view versions built on it: features:/name/N

@@ -323,7 +323,7 @@ class DatasetService(Service):
         graph = LineageService(self._store).downstream(node, hops=3)
         runs = sorted(n.external_id[4:] for n in graph.nodes if n.external_id and n.external_id.startswith("run:"))
         models = sorted(n.uri for n in graph.nodes if n.uri and n.uri.startswith("models:/"))
-        features = sorted(n.name for n in graph.nodes if n.type == "treadle.FeatureView")
+        features = sorted(n.uri for n in graph.nodes if n.type == "treadle.FeatureView" and n.uri)
         return DatasetUsage(runs=runs, models=models, features=features)
 
     @operation
