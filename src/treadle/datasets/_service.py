@@ -102,6 +102,10 @@ class DatasetService(Service):
             )
             ds = dataset_row(conn, name, lock=True)
             latest = latest_number(conn, ds.id)
+            if latest is not None and new.base_version == latest and not new.files and not new.removed:
+                prior = version_row(conn, ds, latest)
+                if prior.kind == new.kind:  # nothing changed: no manifest copy at all
+                    return CreateResult(version=self._load(conn, ds, prior), created=False)
             number = (latest or 0) + 1
             target = manifest_name(name, number)
             delete_manifest(conn, target)  # leftovers of a version number that was never committed
