@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     capture_environment: bool = True
     # Feature store: where online feature values live (``sqlite:///path`` embedded, ``redis://host:port/db``).
     online_store: str = Field(default=f"sqlite:///{DEFAULT_HOME / 'online.db'}")
+    # Server: whether apply over HTTP may register on-demand feature views (pickled Python the server runs).
+    server_accept_code: bool = False
     # Server: seconds between webhook delivery passes; 0 turns the dispatcher off.
     webhook_interval_s: float = 2.0
 

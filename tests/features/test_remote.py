@@ -42,3 +42,25 @@ def test_remote_apply_reads_and_client_side_training_frame(tmp_path: Path, monke
         entity_df = pd.DataFrame({"driver_id": [2, 1], "event_timestamp": pd.to_datetime([T0, T0], utc=True)})
         frame = get_training_frame(entity_df, ["stats:trips"], client=client)
         assert frame["trips"].tolist() == [4, 3]
+
+
+def _ratio(batch: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"double": batch["trips"] * 2})
+
+
+def test_a_server_refuses_pickled_transforms_unless_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from treadle.features import OnDemandFeatureView
+
+    path = tmp_path / "history.parquet"
+    pq.write_table(pa.table({"driver_id": [1], "event_timestamp": pa.array([T0]), "trips": [3]}), path)
+    driver = Entity("driver", ["driver_id"])
+    view = FeatureView("stats", [driver], FileSource(path), [Field("trips", "int64")])
+    doubled = OnDemandFeatureView("doubled", [view], _ratio, [Field("double", "int64")])
+    specs = [driver.spec(), view.spec(), doubled.spec()]
+    with serve(create_app(uri=f"sqlite:///{tmp_path / 'a.db'}", artifacts=str(tmp_path / "a"))) as url:
+        with pytest.raises(InvalidArgument, match="does not accept on-demand feature views"):
+            Client(url).features.apply(specs)
+        assert Client(url).features.list_views() == []  # nothing of the refused apply was written
+    monkeypatch.setenv("TREADLE_SERVER_ACCEPT_CODE", "true")
+    with serve(create_app(uri=f"sqlite:///{tmp_path / 'b.db'}", artifacts=str(tmp_path / "b"))) as url:
+        assert Client(url).features.apply(specs).created == ["driver", "stats", "doubled"]

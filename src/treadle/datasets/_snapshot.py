@@ -24,7 +24,7 @@ from treadle.datasets._hashcache import HashCache
 from treadle.datasets._records import ColumnSchema, CreateResult, DatasetVersion, FileChange, NewVersion
 from treadle.datasets._stats import files_stats, table_stats
 from treadle.datasets._store import check_name
-from treadle.datasets._validate import infer_schema, resolve_schema, to_yaml, validate
+from treadle.datasets._validate import as_frame, infer_schema, resolve_schema, to_yaml, validate
 from treadle.errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:
@@ -144,9 +144,9 @@ def _snapshot_table(
             if batch.num_rows == 0:
                 continue
             if checker is None and infer:
-                checker = infer_schema(batch.to_pandas())
+                checker = infer_schema(batch)
             if checker is not None:
-                validate(checker, batch.to_pandas(), rows)
+                validate(checker, as_frame(checker, batch), rows)
             pending.append(batch)
             pending_rows += batch.num_rows
             rows += batch.num_rows
@@ -222,16 +222,21 @@ def _describe(source: Any) -> str:
 
 # ---------------------------------------------------------------------------- file collections
 def _walk(root: Path) -> Iterator[tuple[str, str, int, int]]:
-    """(relative posix path, absolute path, size, mtime_ns) of every file, skipping dotfiles."""
-    stack = [(str(root), "")]
+    """(relative posix path, absolute path, size, mtime_ns) of every file, skipping dotfiles.
+    Symlinks are followed, except a link to a folder that contains it (a loop)."""
+    top = root.stat()
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [(str(root), "", frozenset({(top.st_dev, top.st_ino)}))]
     while stack:
-        folder, rel = stack.pop()
+        folder, rel, ancestors = stack.pop()
         with os.scandir(folder) as entries:
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
                 if entry.is_dir(follow_symlinks=True):
-                    stack.append((entry.path, f"{rel}{entry.name}/"))
+                    st = entry.stat()
+                    here = (st.st_dev, st.st_ino)
+                    if here not in ancestors:
+                        stack.append((entry.path, f"{rel}{entry.name}/", ancestors | {here}))
                 elif entry.is_file(follow_symlinks=True):
                     st = entry.stat()
                     yield f"{rel}{entry.name}", entry.path, st.st_size, st.st_mtime_ns

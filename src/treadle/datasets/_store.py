@@ -18,6 +18,7 @@ from treadle.errors import InvalidArgument, NotFound
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
 ALIAS_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,127}$")
 RESERVED_ALIAS = re.compile(r"^(latest|diff|v\d+)$")  # "diff" is a UI route
+MAX_VERSION = 2**63 - 1
 
 
 def check_name(name: str) -> str:
@@ -71,6 +72,8 @@ def version_row(conn: Connection, dataset: Any, version: int | None = None, alia
         version = latest_number(conn, dataset.id)
         if version is None:
             raise NotFound(f"dataset {dataset.name!r} has no versions yet")
+    if not 0 <= version <= MAX_VERSION:  # "v99999999999999999999" must not reach the driver (OverflowError)
+        raise NotFound(f"dataset {dataset.name!r} has no version {version}")
     row = conn.execute(
         select(t.versions).where(t.versions.c.dataset_id == dataset.id, t.versions.c.version == version)
     ).first()

@@ -16,8 +16,10 @@ from treadle.errors import InvalidArgument
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 MAX_REPORTED = 20
+INFERRED = "inferred"  # the name of a schema inferred from the data
 
 
 class SchemaViolation(InvalidArgument):
@@ -51,12 +53,40 @@ def resolve_schema(schema: Any, previous_yaml: str | None, has_previous: bool) -
     )
 
 
-def infer_schema(frame: pd.DataFrame) -> Any:
-    """Column names and dtypes of ``frame`` (no value ranges: new data may move)."""
+def infer_schema(batch: pa.RecordBatch) -> Any:
+    """Column names and dtypes of ``batch`` (no value ranges: new data may move)."""
     import pandera.pandas as pdr
 
+    frame = _nullable_frame(batch)
     columns = {str(c): pdr.Column(frame[c].dtype, nullable=True) for c in frame.columns}
-    return pdr.DataFrameSchema(columns, strict=True, name="inferred")
+    return pdr.DataFrameSchema(columns, strict=True, name=INFERRED)
+
+
+def as_frame(schema: Any, batch: pa.RecordBatch) -> pd.DataFrame:
+    """``batch`` as the pandas frame ``schema`` checks. An inferred schema sees integer and boolean
+    columns as pandas' nullable dtypes: plain conversion turns an int64 column into float64 (or a
+    bool column into object) in just the batches that hold a null, which no dtype check survives."""
+    if getattr(schema, "name", None) == INFERRED:
+        return _nullable_frame(batch)
+    return batch.to_pandas()
+
+
+def _nullable_frame(batch: pa.RecordBatch) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow as pa
+
+    mapping = {
+        pa.int8(): pd.Int8Dtype(),
+        pa.int16(): pd.Int16Dtype(),
+        pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(),
+        pa.uint8(): pd.UInt8Dtype(),
+        pa.uint16(): pd.UInt16Dtype(),
+        pa.uint32(): pd.UInt32Dtype(),
+        pa.uint64(): pd.UInt64Dtype(),
+        pa.bool_(): pd.BooleanDtype(),
+    }
+    return batch.to_pandas(types_mapper=mapping.get)
 
 
 def to_yaml(schema: Any) -> str | None:

@@ -161,9 +161,12 @@ class Entity:
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> Entity:
+        name, keys = spec["name"], spec["join_keys"]
+        if not isinstance(keys, str | list | tuple):  # list() would take a mapping's keys, "abc" as 3 keys
+            raise InvalidArgument(f"entity {name!r}: join_keys must be a list of column names, not {keys!r}")
         return cls(
-            name=spec["name"],
-            join_keys=list(spec["join_keys"]),
+            name=name,
+            join_keys=keys,
             description=spec.get("description", ""),
             tags=spec.get("tags", {}),
         )
@@ -327,10 +330,13 @@ class FeatureView:
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], entities: Mapping[str, Entity] | None = None) -> FeatureView:
-        ents = [(entities or {}).get(n, n) for n in spec["entities"]]
+        name, names = spec["name"], spec["entities"]
+        if not isinstance(names, list | tuple):
+            raise InvalidArgument(f"feature view {name!r}: entities must be a list of names, not {names!r}")
+        ents = [(entities or {}).get(n, n) for n in names]
         batch = spec.get("batch_source")
         return cls(
-            name=spec["name"],
+            name=name,
             entities=ents,
             source=source_from_spec(spec["source"]),
             schema=[Field.from_spec(f) for f in spec["schema"]],

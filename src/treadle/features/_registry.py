@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from treadle.errors import InvalidArgument, NotFound
@@ -32,6 +32,8 @@ from treadle.features._sources import DatasetReader, check_view_source
 from treadle.lineage import LineageService, delete_nodes
 from treadle.ops import operation
 from treadle.store import Store, now_ms
+
+_APPLY_LOCK = 7310  # PostgreSQL advisory lock held by an apply's write transaction
 
 
 @dataclass
@@ -70,9 +72,17 @@ def _parse(specs: list[dict[str, Any]]) -> list[Definition]:
     return defs
 
 
+def _carries_code(spec: Any) -> bool:
+    """Whether an on-demand view spec holds a pickled transform (loading it runs code)."""
+    return isinstance(spec, dict) and spec.get("kind") == "on_demand_feature_view"
+
+
 class DefinitionOps:
     """Mixed into :class:`treadle.features.FeatureService`: the registry of definitions."""
 
+    # A server sets this from TREADLE_SERVER_ACCEPT_CODE: on-demand views carry pickled Python, and
+    # unpickling what any client sent would let anyone who reaches the server run code on it.
+    accept_code: bool = True
     _store: Store
     _datasets: DatasetReader | None
     _lineage: LineageService
@@ -92,6 +102,13 @@ class DefinitionOps:
         ``dry_run`` reports the same without writing. Columns are checked against each view's
         source where the source can be read from here (otherwise a warning says so).
         """
+        if not self.accept_code and any(_carries_code(s) for s in specs):
+            names = [s.get("name") for s in specs if _carries_code(s)]
+            raise InvalidArgument(
+                f"this server does not accept on-demand feature views {names}: their transforms are pickled "
+                "Python that the server would run. Start it with TREADLE_SERVER_ACCEPT_CODE=true only where "
+                "every client is trusted, or apply them against the database directly (TREADLE_URI=postgresql...)"
+            )
         defs = _parse(specs)
         with self._store.read() as conn:
             stored = _load_stored(conn)
@@ -211,6 +228,10 @@ class DefinitionOps:
 
     def _write(self, defs: list[Definition]) -> list[ObjectChange]:
         with self._store.write() as conn:
+            if conn.dialect.name == "postgresql":
+                # Serialise applies (SQLite's BEGIN IMMEDIATE already does): two applies that change
+                # the same view would otherwise both number their version latest + 1.
+                conn.execute(text(f"SELECT pg_advisory_xact_lock({_APPLY_LOCK})"))
             stored = _load_stored(conn)
             plan = self._plan(stored, defs)
             now = now_ms()

@@ -48,6 +48,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
         description="treadle's HTTP API. Every operation is `POST /api/v1/<capability>/<operation>` "
         "with a JSON body of its arguments; blobs stream through `/api/v1/blobs/{sha256}`.",
     )
+    backend.features.accept_code = settings.server_accept_code  # see Settings.server_accept_code
     app.state.backend = backend
     install_error_handlers(app)
     for service in backend.services():
