@@ -45,24 +45,31 @@ class BenchError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------- setup
-def ensure_bench_venv(version: str) -> None:
-    """Create .bench-venv with mlflow==version unless it already has exactly that version."""
-    if MLFLOW_PY.exists():
+def ensure_venv(venv: Path, package: str, version: str, pins: Sequence[str] = ()) -> None:
+    """Create ``venv`` with ``package==version`` (and ``pins``) unless it already has exactly that version."""
+    python = venv / "bin" / "python"
+    if python.exists():
         found = subprocess.run(
-            [str(MLFLOW_PY), "-c", "import mlflow; print(mlflow.__version__)"],
+            [str(python), "-c", f"import {package}; print({package}.__version__)"],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,
             check=False,
         ).stdout.strip()
         if found == version:
             return
-        print(f"[setup] .bench-venv has mlflow {found or 'none'}; installing mlflow=={version}", flush=True)
+        print(f"[setup] {venv.name} has {package} {found or 'none'}; installing {package}=={version}", flush=True)
     else:
-        print(f"[setup] creating {BENCH_VENV} with mlflow=={version} (a few minutes, once)", flush=True)
+        print(f"[setup] creating {venv} with {package}=={version} (a few minutes, once)", flush=True)
         base = shutil.which("python3") or sys.executable
-        subprocess.run([base, "-m", "venv", str(BENCH_VENV)], check=True, timeout=300)
-    subprocess.run([str(MLFLOW_PY), "-m", "pip", "install", "-q", f"mlflow=={version}"], check=True, timeout=1800)
+        subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
+    install = [str(python), "-m", "pip", "install", "-q", f"{package}=={version}", *pins]
+    subprocess.run(install, check=True, timeout=1800)
+
+
+def ensure_bench_venv(version: str) -> None:
+    """Create .bench-venv with mlflow==version unless it already has exactly that version."""
+    ensure_venv(BENCH_VENV, "mlflow", version)
 
 
 def free_port() -> int:

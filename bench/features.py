@@ -47,7 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _features_data as fdata
-from _common import BENCH, ROOT, TREADLE_PY, BenchError, Worker, cli_main
+from _common import BENCH, ROOT, TREADLE_PY, BenchError, Worker, cli_main, ensure_venv
 
 FEAST_VENV = ROOT / ".bench-feast"
 FEAST_PY = FEAST_VENV / "bin" / "python"
@@ -71,23 +71,7 @@ REL_TOL = 1e-9
 # ------------------------------------------------------------------------------------------- setup
 def ensure_feast_venv(version: str) -> None:
     """Create .bench-feast with feast==version (and the pins) unless it already has that version."""
-    if FEAST_PY.exists():
-        found = subprocess.run(
-            [str(FEAST_PY), "-c", "import feast; print(feast.__version__)"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        ).stdout.strip()
-        if found == version:
-            return
-        print(f"[setup] .bench-feast has feast {found or 'none'}; installing feast=={version}", flush=True)
-    else:
-        print(f"[setup] creating {FEAST_VENV} with feast=={version} (a few minutes, once)", flush=True)
-        base = shutil.which("python3") or sys.executable
-        subprocess.run([base, "-m", "venv", str(FEAST_VENV)], check=True, timeout=300)
-    pins = FEAST_PINS if version == FEAST_VERSION else ()
-    subprocess.run([str(FEAST_PY), "-m", "pip", "install", "-q", f"feast=={version}", *pins], check=True, timeout=1800)
+    ensure_venv(FEAST_VENV, "feast", version, FEAST_PINS if version == FEAST_VERSION else ())
 
 
 class SideWorker(Worker):

@@ -12,7 +12,7 @@ import pytest
 from treadle import Client
 from treadle.artifacts import BlobStore, FsspecBlobStore
 from treadle.server import create_app
-from treadle.testing.server import free_port, serve
+from treadle.testing.server import serve
 
 
 @pytest.fixture(scope="module")
@@ -38,18 +38,6 @@ def client(request: pytest.FixtureRequest, _module_dir: Path) -> Client:
     return Client(request.getfixturevalue("_http_server"))
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    moto_server = pytest.importorskip("moto.server")
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture(params=["local", "memory", "s3", "http"])
 def blob_store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> BlobStore:
     kind = request.param
@@ -58,18 +46,7 @@ def blob_store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pyte
     if kind == "memory":
         return FsspecBlobStore(f"memory://{uuid.uuid4().hex}")
     if kind == "s3":
-        endpoint = request.getfixturevalue("s3_endpoint")
-        for key, value in {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            monkeypatch.setenv(key, value)
-        import boto3
-
-        bucket = f"b{uuid.uuid4().hex[:12]}"
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+        bucket = request.getfixturevalue("s3_bucket")
         return FsspecBlobStore(f"s3://{bucket}/blobs")
     url = request.getfixturevalue("_http_server")
     return Client(url).blobs  # type: ignore[no-any-return]

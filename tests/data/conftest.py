@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from treadle.testing.server import free_port
-
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -35,37 +33,6 @@ def http_site(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="session")
-def _moto() -> Iterator[str]:
-    moto_server = pytest.importorskip("moto.server")
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def s3_bucket(_moto: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh bucket on moto's S3 server (credentials and endpoint from the environment)."""
-    for key, value in {
-        "AWS_ENDPOINT_URL": _moto,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    import boto3
-    import s3fs
-
-    s3fs.S3FileSystem.clear_instance_cache()
-    bucket = f"b{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=_moto).create_bucket(Bucket=bucket)
-    return bucket
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from treadle.cli._context import state
-from treadle.cli._output import fmt_number, fmt_time, out
+from treadle.cli._output import fmt_number, fmt_time, key_value_grid, out
 from treadle.client import Client
 from treadle.datasets import DatasetDiff, DatasetVersion
 from treadle.fmt import fmt_size
@@ -31,17 +31,6 @@ def resolve_ref(client: Client, name: str, ref: str | None) -> DatasetVersion:
     if text.isascii() and text.isdigit():
         return client.datasets.resolve(name, int(text))
     return client.datasets.resolve(name, alias=text)
-
-
-def _grid(rows: Sequence[tuple[str, str | Text]]) -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    for key, value in rows:
-        text = value if isinstance(value, Text) else Text(value)
-        if text.plain:
-            grid.add_row(key, text)
-    return grid
 
 
 def _table(title: str, headers: Sequence[str], right: Sequence[str] = ()) -> Table:
@@ -98,7 +87,7 @@ def _usage(client: Client, v: DatasetVersion) -> RenderableType:
     used = client.datasets.usage(v.name, v.version)
     if not (used.runs or used.models or used.features):
         return Text("used by: no runs, models or feature views recorded (td.log_input links a run)", style="dim")
-    return _grid(
+    return key_value_grid(
         [
             ("used by runs", Text(", ".join(used.runs), style="cyan")),
             ("models", ", ".join(used.models)),
@@ -119,7 +108,7 @@ def show(
     v = resolve_ref(client, name, ref)
     ds = client.datasets.get_dataset(name)
     parts: list[RenderableType] = [
-        _grid(
+        key_value_grid(
             [
                 ("dataset", Text(f"{v.name} v{v.version}", style="bold cyan")),
                 ("uri", v.uri),

@@ -14,23 +14,12 @@ from rich.tree import Tree
 
 from treadle.cli._context import state
 from treadle.cli._models_spec import MAX_VERSION, approval_text, move_text
-from treadle.cli._output import fmt_number, fmt_time, out
+from treadle.cli._output import fmt_number, fmt_time, key_value_grid, out
 from treadle.client import Client
 from treadle.errors import NotFound
 from treadle.fmt import fmt_size
 from treadle.models import describe_manifest, signature_rows
 from treadle.registry import Alias, AliasMove, ModelVersion, RegisteredModel
-
-
-def _grid(rows: Sequence[tuple[str, str | Text]]) -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    for key, value in rows:
-        text = value if isinstance(value, Text) else Text(value)
-        if text.plain:
-            grid.add_row(key, text)
-    return grid
 
 
 def _table(title: str, headers: Sequence[str]) -> Table:
@@ -61,7 +50,7 @@ def history_tree(alias: str, current: Alias | None, moves: list[AliasMove]) -> T
 def _model_parts(client: Client, model: RegisteredModel) -> list[RenderableType]:
     registry = client.registry
     parts: list[RenderableType] = [
-        _grid(
+        key_value_grid(
             [
                 ("model", Text(model.name, style="bold cyan")),
                 ("description", model.description or ""),
@@ -116,7 +105,7 @@ def _version_parts(client: Client, v: ModelVersion) -> list[RenderableType]:
     if v.approval_reason:
         approval.append(f" ({v.approval_reason})")
     parts: list[RenderableType] = [
-        _grid(
+        key_value_grid(
             [
                 ("version", Text(f"{v.name} v{v.version}", style="bold cyan")),
                 ("uri", v.uri),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 STATUS_STYLES = {
@@ -64,3 +66,15 @@ def plural(count: int, noun: str) -> str:
 
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def key_value_grid(rows: Sequence[tuple[str, str | Text]]) -> Table:
+    """A two-column grid of bold keys and their values; rows with an empty value are left out."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key, value in rows:
+        text = value if isinstance(value, Text) else Text(value)
+        if text.plain:
+            grid.add_row(key, text)
+    return grid

@@ -10,34 +10,21 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from treadle import names
 from treadle.artifacts._store import files_table
 from treadle.datasets import _tables as t
 from treadle.datasets._records import ColumnSchema, Dataset, DatasetVersion
-from treadle.errors import InvalidArgument, NotFound
+from treadle.errors import NotFound
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
-ALIAS_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,127}$")
-RESERVED_ALIAS = re.compile(r"^(latest|diff|v\d+)$")  # "diff" is a UI route
 MAX_VERSION = 2**63 - 1
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise InvalidArgument(
-            f"invalid dataset name {name!r}: use 1-256 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit"
-        )
-    return name
+    return names.check_name(name, "dataset")
 
 
 def check_alias(alias: str) -> str:
-    if not isinstance(alias, str) or not ALIAS_RE.match(alias):
-        raise InvalidArgument(
-            f"invalid alias {alias!r}: use lowercase letters, digits, '_' or '-', starting with a letter"
-        )
-    if RESERVED_ALIAS.match(alias):
-        raise InvalidArgument(f"alias {alias!r} is reserved ('latest', 'diff' and 'v<N>' have fixed meanings)")
-    return alias
+    return names.check_alias(alias, reserved=("latest", "diff"))  # "diff" is a UI route
 
 
 def dataset_row(conn: Connection, name: str, *, lock: bool = False) -> Any:

@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from treadle.errors import InvalidArgument, NotFound
+from treadle import names
+from treadle.errors import NotFound
 from treadle.registry import _tables as t
 from treadle.registry._records import ModelVersion, RegisteredModel
 from treadle.store import now_ms
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
-ALIAS_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,127}$")
-RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$")
-
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise InvalidArgument(
-            f"invalid model name {name!r}: use 1-256 letters, digits, '_', '-' or '.', starting with a letter or digit"
-        )
-    return name
+    return names.check_name(name, "model")
 
 
 def check_alias(alias: str) -> str:
-    if not isinstance(alias, str) or not ALIAS_RE.match(alias):
-        raise InvalidArgument(
-            f"invalid alias {alias!r}: use lowercase letters, digits, '_' or '-', starting with a letter"
-        )
-    if RESERVED_ALIAS.match(alias):
-        raise InvalidArgument(f"alias {alias!r} is reserved ('latest' and 'v<N>' always mean what they say)")
-    return alias
+    return names.check_alias(alias)
 
 
 def model_row(conn: Connection, name: str, *, lock: bool = False) -> Any:
