@@ -37,6 +37,7 @@ from treadle.client import (
 )
 from treadle.config import Settings
 from treadle.data import transform
+from treadle.rollout import deployments
 from treadle.tracking import Experiment, Metric, MetricSeries, Run, RunPage
 
 __version__ = "0.1.0"
@@ -55,6 +56,7 @@ __all__ = [
     "active_run",
     "data",
     "datasets",
+    "deployments",
     "end_run",
     "errors",
     "features",

@@ -15,6 +15,7 @@ from treadle.features import FeatureService
 from treadle.lineage import LineageService
 from treadle.ops import Service
 from treadle.registry import RegistryService, WebhookService
+from treadle.rollout import RolloutService
 from treadle.store import Store, is_sql_uri
 from treadle.tracking import TrackingService
 
@@ -32,6 +33,7 @@ class Backend:
     webhooks: WebhookService
     datasets: DatasetService
     features: FeatureService
+    rollout: RolloutService
     blobs: BlobStore
     store: Store | None = None  # only for local backends
 
@@ -46,6 +48,7 @@ class Backend:
             self.webhooks,
             self.datasets,
             self.features,
+            self.rollout,
         )
 
 
@@ -59,16 +62,18 @@ def local_backend(uri: str, artifacts: str) -> Backend:
     store = Store(uri)
     blobs = open_blob_store(artifacts)
     datasets = DatasetService(store, blobs)
+    registry = RegistryService(store, blobs)
     return Backend(
         uri=uri,
         tracking=TrackingService(store, blobs),
         lineage=LineageService(store),
         events=EventService(store),
         artifacts=ArtifactService(store, blobs),
-        registry=RegistryService(store, blobs),
+        registry=registry,
         webhooks=WebhookService(store),
         datasets=datasets,
         features=FeatureService(store, blobs, datasets, Settings().online_store),
+        rollout=RolloutService(store, registry),
         blobs=blobs,
         store=store,
     )
@@ -89,6 +94,7 @@ def remote_backend(uri: str, token: str | None = None) -> Backend:
         webhooks=remote_service(http, WebhookService),
         datasets=remote_service(http, DatasetService),
         features=remote_service(http, FeatureService),
+        rollout=remote_service(http, RolloutService),
         blobs=RemoteBlobStore(http),
     )
 

@@ -17,6 +17,7 @@ from treadle.events import EventService
 from treadle.features import FeatureService
 from treadle.lineage import LineageService
 from treadle.registry import Alias, AliasMove, ModelVersion, RegistryService, WebhookService
+from treadle.rollout import RolloutService
 from treadle.tracking import ArtifactIn, Experiment, Metric, MetricSeries, Run, RunPage, TrackingService
 
 
@@ -60,6 +61,10 @@ class Client:
     @property
     def features(self) -> FeatureService:
         return self._backend.features
+
+    @property
+    def rollout(self) -> RolloutService:
+        return self._backend.rollout
 
     @property
     def artifacts(self) -> Any:

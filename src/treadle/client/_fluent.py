@@ -23,6 +23,7 @@ from treadle.client._capture import SystemMetrics, capture
 from treadle.client._client import Client
 from treadle.config import Settings
 from treadle.errors import InvalidArgument
+from treadle.rollout import deployments as deployments_sdk
 from treadle.tracking import Experiment, InputRef, Metric, Run, RunPage, RunStatus
 
 
@@ -380,3 +381,4 @@ def _datasets_context() -> tuple[Client, str | None, str | None]:
 
 datasets_sdk.bind(_datasets_context)
 features_sdk.bind(get_client)
+deployments_sdk.bind(get_client)

@@ -269,41 +269,49 @@ class VersionOps:
         self, name: str, alias: str, version: int, actor: str | None = None, reason: str | None = None
     ) -> Alias:
         """Point ``alias`` at ``version`` (creating or moving it) and record the move in its history."""
-        check_alias(alias)
         with self._store.write() as conn:
-            model = model_row(conn, name, lock=True)
-            target = version_row(conn, model.id, name, version)
-            if target.lifecycle != "active":
-                raise InvalidArgument(f"{name} v{version} is archived; restore it before giving it an alias")
-            current = self._alias_row(conn, model.id, alias)
-            protected = bool(current.protected) if current is not None else False
-            if protected and target.approval != "approved":
-                raise InvalidArgument(
-                    f"alias {alias!r} of {name!r} is protected: it only points at approved versions, and v{version} is "
-                    f"{target.approval}; approve it first"
-                )
-            before = self._version_number(conn, current.version_id) if current is not None else None
-            stmt = dialect_insert(conn, t.aliases).values(
-                model_id=model.id, alias=alias, version_id=target.id, protected=protected, updated_at=now_ms()
+            return self.move_alias(conn, name, alias, version, actor, reason)
+
+    def move_alias(
+        self, conn: Connection, name: str, alias: str, version: int, actor: str | None, reason: str | None
+    ) -> Alias:
+        """:meth:`set_alias` inside the caller's write transaction (the rollout service moves an alias
+        and writes its deployment revision atomically). Setting the version the alias already points
+        at still records a history entry (from == to): a note with the actor and reason."""
+        check_alias(alias)
+        model = model_row(conn, name, lock=True)
+        target = version_row(conn, model.id, name, version)
+        if target.lifecycle != "active":
+            raise InvalidArgument(f"{name} v{version} is archived; restore it before giving it an alias")
+        current = self._alias_row(conn, model.id, alias)
+        protected = bool(current.protected) if current is not None else False
+        if protected and target.approval != "approved":
+            raise InvalidArgument(
+                f"alias {alias!r} of {name!r} is protected: it only points at approved versions, and v{version} is "
+                f"{target.approval}; approve it first"
             )
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["model_id", "alias"], set_={"version_id": target.id, "updated_at": now_ms()}
-                )
+        before = self._version_number(conn, current.version_id) if current is not None else None
+        stmt = dialect_insert(conn, t.aliases).values(
+            model_id=model.id, alias=alias, version_id=target.id, protected=protected, updated_at=now_ms()
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["model_id", "alias"], set_={"version_id": target.id, "updated_at": now_ms()}
             )
-            self._log_move(conn, model.id, alias, before, version, actor, reason)
-            touch_model(conn, model.id)
-            emit(
-                conn,
-                "alias_moved",
-                f"model:{name}",
-                name=name,
-                alias=alias,
-                from_version=before,
-                to_version=version,
-                actor=actor,
-            )
-            return self._alias(conn, model.id, name, alias)
+        )
+        self._log_move(conn, model.id, alias, before, version, actor, reason)
+        touch_model(conn, model.id)
+        emit(
+            conn,
+            "alias_moved",
+            f"model:{name}",
+            name=name,
+            alias=alias,
+            from_version=before,
+            to_version=version,
+            actor=actor,
+        )
+        return self._alias(conn, model.id, name, alias)
 
     @operation
     def delete_alias(self, name: str, alias: str, actor: str | None = None, reason: str | None = None) -> None:

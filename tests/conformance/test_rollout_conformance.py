@@ -1,0 +1,1 @@
+from treadle.testing.rollout import *  # noqa: F403
