@@ -10,6 +10,8 @@
     ├── Unauthorized        missing or bad credentials                   (HTTP 401)
     ├── SchemaOutOfDate     the store's schema is older than this code  (HTTP 503)
     ├── CorruptBlob         a blob's bytes do not match its digest       (HTTP 500)
+    ├── ModelError          a served model raised while predicting       (HTTP 500)
+    ├── TooLarge            a request body over the server's limit       (HTTP 413)
     ├── Unavailable         the server cannot be reached right now; retry (transient)
     └── RemoteError         a server answered with an unexpected error   (re-raised client side)
 
@@ -66,6 +68,18 @@ class CorruptBlob(TreadleError):
     status = 500
 
 
+class ModelError(TreadleError):
+    """The model's own code raised (the input was valid); the server logs it and keeps serving."""
+
+    code = "MODEL_ERROR"
+    status = 500
+
+
+class TooLarge(TreadleError):
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+
+
 class Unavailable(TreadleError):
     """A transient failure (connection refused, timeout, 502/503/504): safe to retry."""
 
@@ -88,6 +102,9 @@ _BY_CODE: dict[str, type[TreadleError]] = {
         Unauthorized,
         SchemaOutOfDate,
         CorruptBlob,
+        ModelError,
+        TooLarge,
+        Unavailable,
     )
 }
 

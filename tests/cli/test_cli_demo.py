@@ -63,6 +63,9 @@ def test_demo_populates_reruns_and_serves(ok: Ok, client: td.Client, monkeypatch
     predictor = client.load_model("models:/iris-classifier@champion")
     assert len(predictor.predict(predictor.input_example)) == 5
 
+    # The serving scenario: a canary (with a shadow) and an A/B test, served with real traffic.
+    _assert_served(client, rounds=1)
+
     # Again, with an experiment deleted meanwhile and the server started at the end.
     client.tracking.delete_experiment(client.tracking.get_experiment_by_name("wine-sweep").id)
     calls: list[dict[str, Any]] = []
@@ -72,6 +75,43 @@ def test_demo_populates_reruns_and_serves(ok: Ok, client: td.Client, monkeypatch
     assert calls and calls[0]["port"] == 8799 and calls[0]["uri"] == client.uri
     for name in EXPERIMENTS:
         assert len(_runs(client, name)) == 2 * planned[name]
+    _assert_served(client, rounds=2)  # the same specs again: no new revision, the traffic adds up
+
+
+def _assert_served(client: td.Client, rounds: int) -> None:
+    """What ``rounds`` plays of the serving scenario leave: traffic, rewards, history and request log."""
+    from treadle.cli import _demo_serving as serving
+    from treadle.serving._reqlog import read_request_log
+
+    canary_total = rounds * (serving.OIP_REQUESTS + serving.INVOCATIONS)
+    ab_total = rounds * serving.AB_USERS * serving.AB_PER_USER
+    assert {"iris-canary", "iris-ab"} <= {d.name for d in td.deployments.list_deployments(client=client)}
+    for name, total in (("iris-canary", canary_total), ("iris-ab", ab_total)):
+        assert [d.revision for d in td.deployments.history(name, client=client)] == [1]
+        assert td.deployments.get(name, client=client).status == "active"
+        stats = td.deployments.status(name, client=client)
+        assert sum(v.requests for v in stats.variants) == total
+        for v in stats.variants:  # every variant served, nothing failed, every answer was rewarded
+            assert v.requests > 0 and v.errors == 0 and v.rewards == v.requests
+            assert v.reward_mean is not None and 0.5 < v.reward_mean <= 1.0 and v.p99_ms is not None
+        assert stats.guardrail_breaches == []
+        log = read_request_log(name, client)
+        primary = log[log["route"] == "primary"]
+        assert len(primary) == total and set(primary["status"]) == {200}
+        assert primary["decision_id"].str.startswith(f"{name}/1/").all()
+    canary = {v.variant: v for v in td.deployments.status("iris-canary", client=client).variants}
+    assert 0.05 * canary_total < canary["canary"].requests < 0.4 * canary_total  # weight 20 of 100
+    assert sum(v.shadow_requests for v in canary.values()) > 0
+    ab_log = read_request_log("iris-ab", client)
+    assert (ab_log["route"] == "primary").all()  # no shadow in the A/B test
+
+    runs = _runs(client, serving.EXPERIMENT)
+    assert len(runs) == rounds and all(r.status == "FINISHED" for r in runs)
+    for run in runs:
+        assert run.metrics["requests"] == run.metrics["feedback"] == serving.total_requests()
+        assert run.metrics["request_log_rows"] >= serving.total_requests()
+        assert run.params["ab_sticky"] == "True"
+        assert {"canary.champion.requests", "canary.canary.p99_ms", "ab.treatment.reward_mean"} <= set(run.metrics)
 
 
 def test_demo_without_its_dependencies(cli: Invoke, monkeypatch: pytest.MonkeyPatch, client: td.Client) -> None:

@@ -8,7 +8,20 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from treadle.cli import _artifacts, _datasets, _db, _demo, _experiments, _features, _models, _runs, _server
+from treadle.cli import (
+    _artifacts,
+    _datasets,
+    _db,
+    _demo,
+    _deploy,
+    _experiments,
+    _export,
+    _features,
+    _models,
+    _runs,
+    _serve,
+    _server,
+)
 from treadle.cli._context import CliState
 from treadle.cli._output import print_error
 from treadle.errors import TreadleError
@@ -83,12 +96,15 @@ def root(
 
 
 app.command("server")(_server.server)
+app.command("serve")(_serve.serve)
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_artifacts.app, name="artifacts")
 app.add_typer(_models.app, name="models")
 app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_features.app, name="features")
+app.add_typer(_deploy.app, name="deploy")
+app.add_typer(_export.app, name="export")
 app.command("gc")(_artifacts.gc)
 app.add_typer(_db.app, name="db")
 app.command("demo")(_demo.demo)

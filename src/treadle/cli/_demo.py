@@ -25,8 +25,9 @@ def scenarios() -> list[Scenario]:
     from treadle.cli._demo_features import FEATURES
     from treadle.cli._demo_registry import REGISTRY
     from treadle.cli._demo_regress import DIABETES
+    from treadle.cli._demo_serving import SERVING
 
-    return [IRIS, WINE, DIABETES, DATA, REGISTRY, FEATURES, *SCENARIOS]
+    return [IRIS, WINE, DIABETES, DATA, REGISTRY, SERVING, FEATURES, *SCENARIOS]
 
 
 def _check_dependencies() -> None:

@@ -10,6 +10,7 @@ from treadle.ui._api import api_router
 from treadle.ui._compare import compare_router
 from treadle.ui._dataset_version import dataset_version_router
 from treadle.ui._datasets import datasets_router
+from treadle.ui._deployments import deployments_router
 from treadle.ui._experiments import experiments_router
 from treadle.ui._feature_view import feature_view_router
 from treadle.ui._features import features_router
@@ -33,4 +34,5 @@ def ui_router(backend: Backend) -> APIRouter:
         router.include_router(sub(backend))
     router.include_router(features_router(backend))  # /features, /features/entities/{name}
     router.include_router(feature_view_router(backend))  # /features/views/{name}
+    router.include_router(deployments_router(backend))  # /deployments[/{name}]
     return router

@@ -1,0 +1,145 @@
+"""Bad input, unknown models, oversized bodies and failing models: clear JSON errors, and the server lives on."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.serving.conftest import INLINE, Served, serving_url
+from treadle.rollout._spec import ModelSpec
+from treadle.serving._model import ModelEndpoint
+
+
+def _infer(url: str, model: str, inputs: list[dict[str, Any]], **extra: Any) -> httpx.Response:
+    return httpx.post(f"{url}/v2/models/{model}/infer", json={"inputs": inputs, **extra})
+
+
+def _error(r: httpx.Response, status: int) -> str:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert set(body) == {"error"} and isinstance(body["error"], str)
+    return str(body["error"])
+
+
+def test_wrong_width_names_the_input_and_the_expected_shape(served: Served) -> None:
+    r = _infer(served.url, "cancer", [{"name": "rows", "shape": [2, 5], "datatype": "FP64", "data": [0.0] * 10}])
+    message = _error(r, 400)
+    assert "input 'rows'" in message and "[-1, 30]" in message
+
+
+def test_missing_column_names_it(served: Served, cancer_data: Any) -> None:
+    X = cancer_data[0].iloc[:2].drop(columns=["mean radius"])
+    r = httpx.post(f"{served.url}/invocations", json={"dataframe_records": X.to_dict(orient="records")})
+    message = _error(r, 400)
+    assert "'mean radius' is missing" in message
+
+
+def test_wrong_dtype_names_the_column_and_the_dtype(served: Served, cancer_data: Any) -> None:
+    X = cancer_data[0].iloc[:1]
+    inputs = [{"name": c, "shape": [1], "datatype": "FP64", "data": [float(X[c].iloc[0])]} for c in X.columns]
+    inputs[3] = {"name": inputs[3]["name"], "shape": [1], "datatype": "BYTES", "data": ["big"]}
+    message = _error(_infer(served.url, "cancer", inputs), 400)
+    assert "'mean area'" in message and "expected float64" in message
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ([{"name": "a", "shape": [2], "datatype": "FP128", "data": [1, 2]}], "input 'a' has unknown datatype 'FP128'"),
+        ([{"name": "a", "shape": [3], "datatype": "INT32", "data": [1, 2]}], "input 'a' has 2 elements, but shape [3]"),
+        ([{"name": "a", "shape": [2], "datatype": "INT8", "data": [1, 300]}], "outside the range of INT8"),
+        ([{"name": "a", "shape": [2], "datatype": "INT64", "data": [1, 2.5]}], "fractional"),
+        ([{"name": "a", "shape": [1], "datatype": "FP32", "data": ["x"]}], "input 'a' is FP32"),
+        ([{"name": "a", "shape": [-1], "datatype": "FP32", "data": [1]}], "input 'a' needs 'shape'"),
+        ([{"name": "a", "shape": [1], "datatype": "FP32"}], "input 'a' has neither 'data'"),
+        ([], "non-empty 'inputs'"),
+    ],
+)
+def test_malformed_tensors_are_400s_naming_the_input(served: Served, inputs: Any, message: str) -> None:
+    assert message in _error(_infer(served.url, "echo", inputs), 400)
+
+
+def test_binary_size_mismatch_is_a_400(served: Served) -> None:
+    head = b'{"inputs":[{"name":"a","shape":[2],"datatype":"FP32","parameters":{"binary_data_size":8}}]}'
+    headers = {"inference-header-content-length": str(len(head))}
+    short = httpx.post(f"{served.url}/v2/models/echo/infer", content=head + b"\0" * 4, headers=headers)
+    assert "binary_data_size 8 runs past the end" in _error(short, 400)
+    wrong = head.replace(b"8}", b"6}")
+    r = httpx.post(
+        f"{served.url}/v2/models/echo/infer",
+        content=wrong + b"\0" * 6,
+        headers={"inference-header-content-length": str(len(wrong))},
+    )
+    assert "6 bytes of binary data, expected 8" in _error(r, 400)
+    assert "not valid JSON" in _error(httpx.post(f"{served.url}/v2/models/echo/infer", content=b"{nope"), 400)
+
+
+def test_unknown_models_and_routes_are_404s(served: Served) -> None:
+    r = _infer(served.url, "nope", [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}])
+    assert "model 'nope' is not served here (serving: cancer, echo)" in _error(r, 404)
+    assert "nope" in _error(httpx.get(f"{served.url}/v2/models/nope"), 404)
+    assert "no such route" in _error(httpx.get(f"{served.url}/v3/whatever"), 404)
+    assert _error(httpx.get(f"{served.url}/v2/models/echo/infer"), 405)
+
+
+def test_feedback_without_a_deployment_is_a_404(served: Served) -> None:
+    r = httpx.post(f"{served.url}/feedback", json={"decision_id": "d/1/a/x", "reward": 1})
+    assert "takes no feedback" in _error(r, 404)
+
+
+def test_model_error_is_a_500_with_the_request_id_and_the_server_keeps_serving(served: Served) -> None:
+    boom = [
+        {"name": "boom", "shape": [1], "datatype": "INT32", "data": [1]},
+        {"name": "a", "shape": [1], "datatype": "INT32", "data": [1]},
+    ]
+    r = _infer(served.url, "echo", boom, id="req-boom-1")
+    message = _error(r, 500)
+    assert "RuntimeError: boom was requested" in message
+    assert "(request id req-boom-1)" in message
+    assert r.headers["x-request-id"] == "req-boom-1"
+    r = httpx.post(
+        f"{served.url}/v2/models/echo/infer", json={"inputs": boom}, headers={"x-request-id": "from-header-7"}
+    )
+    assert "(request id from-header-7)" in _error(r, 500)
+    anonymous = _error(_infer(served.url, "echo", boom), 500)
+    assert "(request id " in anonymous
+    ok = _infer(served.url, "echo", [{"name": "a", "shape": [2], "datatype": "INT32", "data": [4, 5]}])
+    assert ok.status_code == 200
+    assert ok.json()["outputs"][0]["data"] == [4, 5]
+    assert httpx.get(f"{served.url}/v2/health/ready").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def tiny(echo_model_dir: Path, serving_client: Any) -> Iterator[str]:
+    echo = ModelEndpoint(ModelSpec(name="echo", uri=str(echo_model_dir), replicas=INLINE), serving_client)
+    with serving_url([echo], max_body_bytes=1024) as (url, _):
+        yield url
+
+
+def test_oversized_bodies_are_413s(tiny: str) -> None:
+    big = [{"name": "a", "shape": [400], "datatype": "FP32", "data": [1.5] * 400}]
+    assert "at most 1024" in _error(_infer(tiny, "echo", big), 413)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds while streaming
+        yield b'{"inputs": [{"name": "a", "shape": [400], "datatype": "FP32", "data": ['
+        yield b"1.5, " * 399 + b"1.5]}]}"
+
+    r = httpx.post(f"{tiny}/v2/models/echo/infer", content=chunks())
+    assert "over this server's limit of 1024" in _error(r, 413)
+    bomb = gzip.compress(
+        b'{"inputs": [{"name": "a", "shape": [1], "datatype": "BYTES", "data": ["' + b"x" * 50_000 + b'"]}]}'
+    )
+    assert len(bomb) < 1024
+    r = httpx.post(f"{tiny}/v2/models/echo/infer", content=bomb, headers={"content-encoding": "gzip"})
+    assert "decompressed request body is over" in _error(r, 413)
+    small = gzip.compress(b'{"inputs": [{"name": "a", "shape": [2], "datatype": "FP32", "data": [1, 2]}]}')
+    r = httpx.post(f"{tiny}/v2/models/echo/infer", content=small, headers={"content-encoding": "gzip"})
+    assert r.status_code == 200
+    np.testing.assert_array_equal(r.json()["outputs"][0]["data"], [1.0, 2.0])
