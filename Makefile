@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) bench/registry.py
 	$(PY) bench/features.py
 	$(PY) bench/datasets.py
+	$(PY) bench/serving.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
