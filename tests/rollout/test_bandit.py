@@ -86,3 +86,31 @@ def test_rolled_back_arms_are_never_pulled() -> None:
     router = Router(DeploymentSpec.model_validate(data), 2, rng=random.Random(1))
     assert {router.decide().variant.name for _ in range(500)} == {"arm0"}
     assert [a.variant for a in router.arms()] == ["arm0"]
+
+
+def test_thompson_keeps_trying_an_arm_whose_first_rewards_were_equal() -> None:
+    """Two equal ratings (no spread) must not make an arm's mean look certain: it is still pulled."""
+    router = Router(_bandit("thompson", "continuous", arms=2), 1, rng=random.Random(2))
+    router.update_arms(
+        [
+            ArmState(variant="arm0", pulls=2, rewards=2, reward_sum=8.0, reward_sq_sum=32.0),  # 4, 4
+            ArmState(variant="arm1", pulls=100, rewards=100, reward_sum=450.0, reward_sq_sum=2124.0),  # mean 4.5, sd ~1
+        ]
+    )
+    picks = [router.decide().variant.name for _ in range(1000)]
+    assert 50 < picks.count("arm0") < 600
+
+
+def test_ucb_tries_unpulled_arms_first_and_epsilon_greedy_explores() -> None:
+    router = Router(_bandit("ucb", arms=3), 1, rng=random.Random(4))
+    router.update_arms([ArmState(variant="arm0", pulls=50, rewards=50, reward_sum=45.0)])
+    assert {router.decide().variant.name for _ in range(2)} == {"arm1", "arm2"}  # never tried: first
+    greedy = Router(_bandit("epsilon_greedy", arms=2), 1, rng=random.Random(6))
+    greedy.update_arms(
+        [
+            ArmState(variant="arm0", pulls=100, rewards=100, reward_sum=90.0),
+            ArmState(variant="arm1", pulls=100, rewards=100, reward_sum=10.0),
+        ]
+    )
+    picks = [greedy.decide().variant.name for _ in range(2000)]
+    assert 0.02 < picks.count("arm1") / 2000 < 0.09  # epsilon 0.1: half of the random picks hit arm1

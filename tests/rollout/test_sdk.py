@@ -56,6 +56,11 @@ def test_deployments_sdk_round_trip(tmp_path: Path) -> None:
         ("name: x\nroutes: [{name: a, model: m, weight: -1}]\n", "routes.0.weight"),
         ("name: x\nroutes: [{name: a, model: m}]\nbogus: 1\n", "bogus"),
         ("name: [unclosed\n", "not valid YAML"),
+        ("name: x\nroutes: [{name: a, model: m, weight: 0}]\n", "route weights must add up"),
+        (
+            "name: x\nab: {unit_key: u, variants: [{name: a, model: m, weight: 0}, {name: b, model: n, weight: 0}]}\n",
+            "A/B variant weights must add up",
+        ),
     ],
 )
 def test_bad_specs_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:

@@ -140,3 +140,12 @@ def serving(endpoints: list[Endpoint], *, startup_timeout: float = 180.0, **opti
     finally:
         server.should_exit = True
         thread.join(timeout=60)
+
+
+class ExitingModel(PythonModel):
+    """Calls ``sys.exit`` from predict: model code that raises a BaseException, not an Exception."""
+
+    def predict(self, context: PythonModelContext, data: Any) -> Any:
+        import sys
+
+        sys.exit(4)

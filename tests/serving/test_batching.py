@@ -36,15 +36,16 @@ async def test_batched_equals_unbatched_under_concurrency(tmp_path: Path) -> Non
     await batched.start()
     await plain.start()
     try:
-        # 1-row and 3-row requests, default output and predict_proba, all at once
-        requests = [(lr.X[i : i + 1 + 2 * (i % 3 == 0)], ["predict_proba"] if i % 4 == 0 else None) for i in range(240)]
+        # 1-row and 3-row requests; the default output, predict_proba (2-D), or both at once; all concurrently
+        outs: list[list[str] | None] = [["predict_proba"], None, ["predict", "predict_proba"], None]
+        requests = [(lr.X[i : i + 1 + 2 * (i % 3 == 0)], outs[i % 4]) for i in range(240)]
         got = await asyncio.gather(*(batched.run({"x": x}, out) for x, out in requests))
         want = [await plain.run({"x": x}, out) for x, out in requests]
     finally:
         await batched.stop()
         await plain.stop()
     for (x, out), g, w in zip(requests, got, want, strict=True):
-        assert list(g) == list(w) == (["predict_proba"] if out else ["predict"])
+        assert list(g) == list(w) == (out or ["predict"])
         for name in g:
             assert g[name].shape[0] == x.shape[0]
             np.testing.assert_allclose(g[name], w[name], rtol=1e-12, atol=1e-15)  # BLAS may sum in another order

@@ -65,6 +65,13 @@ def test_bandit_converges_to_the_better_arm_with_delayed_feedback(client: Client
         assert again.status_code == 200 and again.json()["accepted"] is False  # counted once
         bad = http.post(f"{url}/feedback", json={"decision_id": "offers/1/nope/0123", "reward": 1})
         assert bad.status_code in (400, 404) and "error" in bad.json()
+        fresh = infer(http, url, "offers").json()["parameters"]["decision_id"]
+        five = http.post(f"{url}/feedback", json={"decision_id": fresh, "reward": 5})
+        assert five.status_code == 400 and "binary" in five.json()["error"], five.text
+        huge = http.post(f"{url}/feedback", content=b'{"decision_id": "%s", "reward": 1e400}' % fresh.encode())
+        assert huge.status_code == 400 and "error" in huge.json(), huge.text
+        gone = http.post(f"{url}/feedback", json={"decision_id": "offers/9/plain/0123456789abcdef", "reward": 1})
+        assert gone.status_code == 404 and "no revision 9" in gone.json()["error"], gone.text
         late = Counter(picks[-150:])
     assert late["shiny"] / 150 > 0.75, late
     arms = {a.variant: a for a in client.rollout.bandit_state("offers")}

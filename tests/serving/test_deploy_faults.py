@@ -4,6 +4,7 @@ failed flush back, the shadow comparison)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.serving.deploy_support import Constant, infer, register_python, servi
 from treadle.client import Client
 from treadle.rollout import BatchingSpec, DeploymentSpec, DeploymentStats, ReplicaSpec, ShadowSpec, Variant
 from treadle.server import create_app
+from treadle.serving._deploy import DeploymentEndpoint
 from treadle.serving._deploy_stats import TrafficCounter
 from treadle.serving._shadow import outputs_agree
 from treadle.testing.server import free_port, serve
@@ -52,6 +54,14 @@ def test_counts_survive_a_store_outage(tmp_path: Path) -> None:
             with serve(create_app(**store), port=port):
                 wait_for(lambda: stored() == 70, timeout_s=20)  # every count arrived, none twice
                 assert endpoint.ready
+
+
+def test_traffic_of_a_deleted_deployment_is_dropped_not_retried_forever(sqlite_uri: str, tmp_path: Path) -> None:
+    client = Client(sqlite_uri, str(tmp_path / "artifacts"))
+    endpoint = DeploymentEndpoint("gone", client)  # never started: only its counter and flush are used
+    endpoint.counter.request(1, "a", 3.0, error=False)
+    asyncio.run(endpoint.flush())  # NotFound: the store will never take these counts
+    assert not endpoint.counter.pending and endpoint.dropped_reports == 1 and endpoint.flush_failures == 0
 
 
 def test_counter_restores_failed_deltas() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 
 from tests.serving.conftest import INLINE, Served, serving_url
-from treadle.rollout._spec import ModelSpec
+from tests.serving.runtime_models import ExitingModel, save_python
+from treadle.rollout import ModelSpec
 from treadle.serving._model import ModelEndpoint
 
 
@@ -58,6 +60,11 @@ def test_wrong_dtype_names_the_column_and_the_dtype(served: Served, cancer_data:
         ([{"name": "a", "shape": [2], "datatype": "INT64", "data": [1, 2.5]}], "fractional"),
         ([{"name": "a", "shape": [1], "datatype": "FP32", "data": ["x"]}], "input 'a' is FP32"),
         ([{"name": "a", "shape": [-1], "datatype": "FP32", "data": [1]}], "input 'a' needs 'shape'"),
+        ([{"name": "a", "shape": [2], "datatype": "FP32", "data": [1, None]}], "must be numbers (got nulls"),
+        ([{"name": "a", "shape": [2], "datatype": "FP32", "data": [1e308, 1]}], "outside the range of FP32"),
+        ([{"name": "a", "shape": [2], "datatype": "FP16", "data": [70000, 1]}], "outside the range of FP16"),
+        ([{"name": "a", "shape": [2], "datatype": "BOOL", "data": ["true", "false"]}], "must be numbers (got strings)"),
+        ([{"name": "a", "shape": [0], "datatype": "FP32", "data": []}], "input 'a' has no rows"),
         ([{"name": "a", "shape": [1], "datatype": "FP32"}], "input 'a' has neither 'data'"),
         ([], "non-empty 'inputs'"),
     ],
@@ -78,7 +85,48 @@ def test_binary_size_mismatch_is_a_400(served: Served) -> None:
         headers={"inference-header-content-length": str(len(wrong))},
     )
     assert "6 bytes of binary data, expected 8" in _error(r, 400)
+    flags = b'{"inputs":[{"name":"f","shape":[2],"datatype":"BOOL","parameters":{"binary_data_size":2}}]}'
+    r = httpx.post(
+        f"{served.url}/v2/models/echo/infer",
+        content=flags + b"\x01\x02",
+        headers={"inference-header-content-length": str(len(flags))},
+    )
+    assert "input 'f' is BOOL: each binary element must be the byte 0 or 1" in _error(r, 400)
+    truthy = flags.replace(b'"binary_data_size":2', b'"binary_data_size":true')
+    r = httpx.post(
+        f"{served.url}/v2/models/echo/infer",
+        content=truthy + b"\x01",
+        headers={"inference-header-content-length": str(len(truthy))},
+    )
+    assert "binary_data_size must be a byte count, got True" in _error(r, 400)
     assert "not valid JSON" in _error(httpx.post(f"{served.url}/v2/models/echo/infer", content=b"{nope"), 400)
+
+
+def test_malformed_binary_headers_are_400s_never_500s(served: Served) -> None:
+    """Inference-Header-Content-Length that is no ASCII number (``²`` passes str.isdigit) or lies."""
+    host, port = served.url.removeprefix("http://").split(":")
+    body = b'{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1]}]}'
+    for value in (b"\xb2", b"-1", b"0x10", b"99999"):
+        request = (
+            b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\nInference-Header-Content-Length: %s\r\n\r\n" % (len(body), value)
+        )
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(request + body)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        assert head.split(b" ", 2)[1] == b"400", answer
+        assert b"Inference-Header-Content-Length" in payload
+
+
+def test_ragged_and_empty_tables_are_400s(served: Served, cancer_data: Any) -> None:
+    ragged = httpx.post(f"{served.url}/invocations", json={"dataframe_split": {"data": [[1], [2, 3]]}})
+    assert "same number of values (got [1, 2])" in _error(ragged, 400)
+    X = cancer_data[0]
+    empty = [{"name": "rows", "shape": [0, X.shape[1]], "datatype": "FP64", "data": []}]
+    assert "input 'rows' has no rows" in _error(_infer(served.url, "cancer", empty), 400)
 
 
 def test_unknown_models_and_routes_are_404s(served: Served) -> None:
@@ -116,6 +164,18 @@ def test_model_error_is_a_500_with_the_request_id_and_the_server_keeps_serving(s
     assert httpx.get(f"{served.url}/v2/health/ready").status_code == 200
 
 
+@pytest.mark.parametrize("rid", ["line\nbreak", "\u00fcml\u00e4ut \U0001f600", "a\r\nSet-Cookie: x=1"])
+def test_request_ids_that_cannot_be_headers_are_echoed_in_the_body_only(served: Served, rid: str) -> None:
+    ok = _infer(served.url, "echo", [{"name": "a", "shape": [1], "datatype": "INT32", "data": [1]}], id=rid)
+    assert ok.status_code == 200 and ok.json()["id"] == rid
+    assert "x-request-id" not in ok.headers and "set-cookie" not in ok.headers
+    boom = [
+        {"name": "boom", "shape": [1], "datatype": "INT32", "data": [1]},
+        {"name": "a", "shape": [1], "datatype": "INT32", "data": [1]},
+    ]
+    assert f"(request id {rid})" in _error(_infer(served.url, "echo", boom, id=rid), 500)
+
+
 @pytest.fixture(scope="module")
 def tiny(echo_model_dir: Path, serving_client: Any) -> Iterator[str]:
     echo = ModelEndpoint(ModelSpec(name="echo", uri=str(echo_model_dir), replicas=INLINE), serving_client)
@@ -143,3 +203,16 @@ def test_oversized_bodies_are_413s(tiny: str) -> None:
     r = httpx.post(f"{tiny}/v2/models/echo/infer", content=small, headers={"content-encoding": "gzip"})
     assert r.status_code == 200
     np.testing.assert_array_equal(r.json()["outputs"][0]["data"], [1.0, 2.0])
+
+
+def test_a_model_calling_sys_exit_is_a_json_500_and_the_server_lives_on(
+    tmp_path: Path, serving_client: Any, echo_model_dir: Path
+) -> None:
+    path = save_python(ExitingModel(), tmp_path / "exit", width=None)
+    exiting = ModelEndpoint(ModelSpec(name="exit", uri=str(path), replicas=INLINE), serving_client)
+    echo = ModelEndpoint(ModelSpec(name="echo", uri=str(echo_model_dir), replicas=INLINE), serving_client)
+    with serving_url([exiting, echo]) as (url, _):
+        inputs = [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}]
+        message = _error(_infer(url, "exit", inputs, id="bye-1"), 500)
+        assert "the model raised SystemExit: 4" in message and "(request id bye-1)" in message
+        assert _infer(url, "echo", inputs).status_code == 200

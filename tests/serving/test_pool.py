@@ -5,6 +5,8 @@ drains what is in flight."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import multiprocessing
 import os
 import signal
 import time
@@ -31,7 +33,8 @@ from treadle.client import Client
 from treadle.errors import InvalidArgument, ModelError, TreadleError, Unavailable
 from treadle.rollout._spec import ModelSpec, ReplicaSpec
 from treadle.serving._model import ModelEndpoint
-from treadle.serving._pool import ProcessPoolExecutor, rebuild_error
+from treadle.serving._pool import ProcessPoolExecutor
+from treadle.serving._worker import error_parts, rebuild_error
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -138,3 +141,60 @@ def test_rebuild_error_keeps_the_class_and_never_trusts_other_names() -> None:
     assert type(rebuild_error("Unavailable", "x")) is Unavailable
     assert type(rebuild_error("SystemExit", "x")) is ModelError  # not a treadle error: never raised as is
     assert type(rebuild_error("os", "x")) is ModelError
+
+
+async def test_a_failed_startup_leaves_no_worker_process(tmp_path: Path, serving_client: Client) -> None:
+    """One endpoint's worker cannot load the model while its neighbour starts its own: the app fails to
+    start and the neighbour's workers (cancelled mid-start, or started) are stopped, not orphaned."""
+    from treadle.serving._app import create_serving_app
+
+    def workers() -> list[Any]:
+        return [p for p in multiprocessing.active_children() if p.name.startswith("treadle-worker-")]
+
+    assert not workers()
+    good = ModelEndpoint(
+        ModelSpec(name="good", uri=str(save_python(SlowSum(0.0), tmp_path / "good", width=2)), replicas=ReplicaSpec()),
+        serving_client,
+    )
+    broken_dir = save_python(SlowSum(0.0), tmp_path / "broken", width=2)
+    (broken_dir / "python_model.pkl").write_bytes(b"not a pickle")  # fails in its worker, while good's start
+    broken = ModelEndpoint(ModelSpec(name="broken", uri=str(broken_dir), replicas=ReplicaSpec()), serving_client)
+    app = create_serving_app([good, broken])
+    with pytest.raises(TreadleError):
+        async with app.router.lifespan_context(app):
+            pytest.fail("the app started without its model")
+    assert good.executor is None and not workers()
+
+
+def test_ray_replicas_report_errors_as_the_pool_does(tmp_path: Path) -> None:
+    """A Ray replica answers every treadle error by class (an Unavailable stays a 503, not a ModelError)."""
+    from treadle.serving._ray import ModelReplica
+
+    replica = ModelReplica(str(save_python(FaultyModel(), tmp_path / "faulty", width=2)))
+    kind, *parts = replica.predict({"x": np.full((1, 2), RAISE)}, None)
+    assert kind == "error" and type(rebuild_error(*parts)) is ModelError
+    kind, *parts = replica.predict({"x": np.ones((0, 2))}, None)
+    assert kind == "error" and type(rebuild_error(*parts)) is InvalidArgument
+    assert type(rebuild_error(*error_parts(Unavailable("feature store down")))) is Unavailable
+
+
+async def test_a_cancelled_spawn_never_leaves_an_orphan_worker(tmp_path: Path) -> None:
+    """Cancel an add_worker once its process has started (the autoscaler stopping, a failed startup):
+    the pool still knows that worker, and stopping the pool stops it."""
+
+    def workers() -> set[int | None]:
+        return {p.pid for p in multiprocessing.active_children() if p.name.startswith("treadle-worker-")}
+
+    pool = ProcessPoolExecutor(save_python(SlowSum(0.0), tmp_path / "m", width=2), ReplicaSpec(min_replicas=1))
+    await pool.start()
+    before = workers()
+    adding = asyncio.ensure_future(pool.add_worker())
+    while workers() == before:  # the process is up; the task is still inside Replica.spawn
+        await asyncio.sleep(0)
+    adding.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await adding
+    await asyncio.sleep(0.2)
+    assert workers() <= {w.process.pid for w in pool._workers}  # no started worker unknown to the pool
+    await pool.stop()
+    assert not workers()

@@ -271,3 +271,25 @@ def test_forms_refuse_cross_site_and_non_form_bodies(http: httpx.Client, seeded:
     as_json = http.post(f"/deployments/{name}/rollback", json={"reason": "x"}, headers=HTMX)
     assert "send the form urlencoded" in as_json.text
     assert client_of(seeded).rollout.get_deployment(name).revision == 1
+
+
+def test_thin_and_dark_experiments_render(http: httpx.Client, seeded: DeploySeed) -> None:
+    """One continuous reward (no interval yet), a dark variant at weight 0 and a variant with no
+    traffic all render, in the page, the polled fragment and the list."""
+    client = client_of(seeded)
+    arms = [
+        {"name": "a", "model": f"models:/{MODEL}/1"},
+        {"name": "b", "model": f"models:/{MODEL}/2"},
+        {"name": "dark", "model": f"models:/{MODEL}/3", "weight": 0},
+    ]
+    name = "thin-bandit"
+    spec = {"name": name, "bandit": {"policy": "thompson", "reward": "continuous", "arms": arms}}
+    dep = client.rollout.apply_deployment(DeploymentSpec.model_validate(spec))
+    client.rollout.record_feedback(f"{name}/{dep.revision}/a/0123456789abcdef", 3.5)
+    for path in (f"/deployments/{name}", f"/deployments/{name}/stats", "/deployments"):
+        r = http.get(path)
+        assert r.status_code == 200, (path, r.text[:300])
+        assert "inf" not in flat(r.text).split()
+    text = http.get(f"/deployments/{name}").text
+    assert row(text, "a")["reward-mean"] == "3.5" and row(text, "dark")["prob-best"] == "—"
+    assert row(text, "b")["requests"] == "0"

@@ -5,6 +5,7 @@ A deployment is a named, versioned :class:`DeploymentSpec` kept by :class:`Rollo
 serving process routes requests with a :class:`Router` and reports counters and rewards back.
 """
 
+from treadle.rollout._automation import parse_model_uri, target_model
 from treadle.rollout._records import (
     ArmState,
     Deployment,
@@ -29,10 +30,12 @@ from treadle.rollout._spec import (
     ShadowSpec,
     Variant,
 )
-from treadle.rollout._stats import LATENCY_BUCKETS_MS, bucket_index, histogram
+from treadle.rollout._stats import LATENCY_BUCKETS_MS, N_BUCKETS, SRM_ALPHA, bucket_index, histogram
 
 __all__ = [
     "LATENCY_BUCKETS_MS",
+    "N_BUCKETS",
+    "SRM_ALPHA",
     "ABSpec",
     "ArmState",
     "AutoPromoteSpec",
@@ -56,5 +59,7 @@ __all__ = [
     "VariantTraffic",
     "bucket_index",
     "histogram",
+    "parse_model_uri",
+    "target_model",
     "unit_fraction",
 ]

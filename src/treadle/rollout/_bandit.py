@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from treadle.rollout._records import ArmState
+from treadle.rollout._stats import arm_variance, fallback_variance
 
 
 @dataclass
@@ -42,10 +43,15 @@ def thompson(arms: Sequence[Arm], rng: random.Random, reward: str) -> int:
     """Draw each arm's mean from its posterior and take the largest draw.
 
     Binary rewards: Beta(1 + successes, 1 + failures). Continuous: Normal(mean, sd / sqrt(n)) with
-    the sample sd (an arm with fewer than two rewards is drawn first: it has no posterior yet).
+    the sample sd, or :func:`~treadle.rollout._stats.fallback_variance` when the arm's rewards have
+    no spread yet (two equal ratings must not make its mean look certain). An arm with fewer than
+    two rewards is drawn first (it has no posterior yet) until it has two requests in flight here,
+    then drawn with a very wide spread.
     """
     draws: list[float] = []
-    for arm in arms:
+    triples = [(a.state.rewards, a.state.reward_sum, a.state.reward_sq_sum) for a in arms]
+    fallback = fallback_variance(triples) if reward != "binary" else 1.0
+    for arm, triple in zip(arms, triples, strict=True):
         s = arm.state
         if reward == "binary":
             successes = min(max(s.reward_sum, 0.0), float(s.rewards))
@@ -53,8 +59,7 @@ def thompson(arms: Sequence[Arm], rng: random.Random, reward: str) -> int:
         elif s.rewards < 2:
             draws.append(math.inf if arm.local_pulls < 2 else rng.gauss(arm.mean, 1e6))
         else:
-            var = max(s.reward_sq_sum / s.rewards - arm.mean**2, 0.0) * s.rewards / (s.rewards - 1)
-            draws.append(rng.gauss(arm.mean, math.sqrt(var / s.rewards) or 1e-12))
+            draws.append(rng.gauss(arm.mean, math.sqrt(arm_variance(triple, fallback) / s.rewards)))
     return _argmax(draws, rng)
 
 
@@ -67,7 +72,9 @@ def epsilon_greedy(arms: Sequence[Arm], rng: random.Random, epsilon: float) -> i
 
 
 def ucb(arms: Sequence[Arm], rng: random.Random, c: float) -> int:
-    """UCB1: ``mean + sqrt(c * ln(N) / n)``; an arm never tried goes first."""
+    """UCB1: ``mean + sqrt(c * ln(N) / n)`` over trials (rewards, or more while some are pending); an
+    arm never tried goes first. The bonus is sized for rewards in [0, 1] (``c = 2`` is Auer et al.'s
+    UCB1); for continuous rewards on a scale ``s``, use ``c`` times ``s²``, else it hardly explores."""
     total = sum(arm.trials for arm in arms)
     scores = [
         math.inf if arm.trials == 0 else arm.mean + math.sqrt(c * math.log(max(total, 1)) / arm.trials) for arm in arms

@@ -88,7 +88,7 @@ class DeploymentStats(Record):
     srm: bool  # True when the split differs from the weights (p < 0.001)
     guardrail_breaches: list[str] = Field(default_factory=list)
     winner: str | None = None  # the variant with the highest probability to be best
-    significant: bool = False  # the winner passes the promotion threshold with enough samples
+    significant: bool = False  # the winner passes P(best) and the always-valid test with enough samples
 
 
 class ArmState(Record):

@@ -147,7 +147,10 @@ class RolloutService(Service):
 
     @operation
     def record_feedback(self, decision_id: str, reward: float) -> Feedback:
-        """Record the reward of one decision (once: a second reward for it is not counted)."""
+        """Record the reward of one decision, once: a second reward for the same decision id is not
+        counted and comes back with ``accepted=False``. The id must name an existing deployment, one
+        of its revisions and a variant of that revision (else NotFound / InvalidArgument); the reward
+        must be finite, and 0 or 1 when the deployment is a bandit with binary rewards."""
         name, revision, variant = s.parse_decision_id(decision_id)
         if not math.isfinite(reward) or abs(reward) > MAX_REWARD:
             raise InvalidArgument(f"reward must be a finite number within ±{MAX_REWARD:g}, got {reward!r}")
@@ -155,8 +158,11 @@ class RolloutService(Service):
             dep = s.deployment_row(conn, name)
             spec = s.to_record(name, s.revision_row(conn, dep, revision)).spec
             _check_variants(spec, {variant}, name, revision)
-            if spec.bandit is not None and spec.bandit.reward == "binary" and not 0 <= reward <= 1:
-                raise InvalidArgument(f"deployment {name!r} takes binary rewards (0 or 1), got {reward!r}")
+            if spec.bandit is not None and spec.bandit.reward == "binary" and reward not in (0.0, 1.0):
+                raise InvalidArgument(
+                    f"deployment {name!r} is a bandit with binary rewards: send 0 or 1, got {reward!r} "
+                    "(declare `reward: continuous` in its spec for other values)"
+                )
             inserted = conn.execute(
                 dialect_insert(conn, t.feedback)
                 .values(
@@ -222,6 +228,7 @@ class RolloutService(Service):
             reason = (
                 f"auto-promote: variant {best.variant!r} is best with probability {best.prob_best:.3f} "
                 f">= {rule.probability} after {best.rewards} rewards"
+                + (f" (always-valid p = {best.p_value:.2g} vs the control)" if best.p_value is not None else "")
             )
             done = self._promote(current, _variant(current.spec, best.variant), AUTOMATION_ACTOR, reason)
             return _evaluation(self, name, "promote", reason, done)

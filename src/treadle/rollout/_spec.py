@@ -95,7 +95,9 @@ class GuardrailSpec(Record):
 
 class AutoPromoteSpec(Record):
     """Move the alias to the best variant once its probability to be best passes ``probability``
-    with at least ``min_samples`` rewards per variant."""
+    with at least ``min_samples`` rewards per variant, and the always-valid (mSPRT) p-value of its
+    difference to the control is below ``1 - probability`` (so that a controller checking every few
+    seconds does not promote a variant that is no better)."""
 
     enabled: bool = True
     probability: float = Field(default=0.95, gt=0.5, lt=1)
@@ -130,8 +132,9 @@ class DeploymentSpec(Record):
             raise ValueError(f"variant names must be unique, got {names}")
         for name in names:
             check_name(name, "variant")
-        if self.routes is not None and sum(v.weight for v in self.routes) <= 0:
-            raise ValueError("route weights must add up to more than 0")
+        if self.bandit is None and sum(v.weight for v in variants) <= 0:  # bandits pick by reward, not weight
+            what = "route" if self.routes is not None else "A/B variant"
+            raise ValueError(f"{what} weights must add up to more than 0")
         return self
 
     @property

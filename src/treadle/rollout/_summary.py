@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from treadle.rollout import _stats as st
 from treadle.rollout._records import ArmState, DeploymentStats, VariantStats
-from treadle.rollout._spec import DeploymentSpec
+from treadle.rollout._spec import DeploymentSpec, Variant
 from treadle.rollout._store import Counters
 
 DEFAULT_PROBABILITY = 0.95
@@ -47,8 +47,7 @@ def summarise(spec: DeploymentSpec, revision: int, counters: Counters) -> Deploy
     binary = _binary(spec) and all(
         n == 0 or (0 <= total <= n and abs(sq - total) < 1e-9) for n, total, sq in rewards
     )  # 0/1 rewards: the sum of squares equals the sum
-    any_rewards = any(n for n, _, _ in rewards)
-    probs = st.prob_best(rewards, binary) if any_rewards else [None] * len(variants)
+    probs = _prob_best(variants, rewards, binary)
     total_requests = sum(requests)
     weighted = spec.bandit is None
     weight_sum = sum(v.weight for v in variants)
@@ -58,7 +57,7 @@ def summarise(spec: DeploymentSpec, revision: int, counters: Counters) -> Deploy
         n, total, sq = rewards[i]
         errors = m.get("errors", (0, 0.0))[0]
         hist = buckets(m)
-        if n == 0:
+        if n == 0 or (not binary and n < 2):  # no interval yet (not an infinite one: JSON has no inf)
             ci: tuple[float | None, float | None] = (None, None)
         elif binary:
             ci = st.wilson(total, n)
@@ -79,7 +78,7 @@ def summarise(spec: DeploymentSpec, revision: int, counters: Counters) -> Deploy
                 ci_low=ci[0],
                 ci_high=ci[1],
                 prob_best=probs[i],
-                p_value=None if i == 0 else st.msprt_p_value(rewards[i], rewards[0]),
+                p_value=None if i == 0 else st.msprt_p_value(rewards[i], rewards[0], binary=binary),
                 expected_share=(v.weight / weight_sum if weight_sum > 0 else 0.0) if weighted else None,
                 observed_share=requests[i] / total_requests if total_requests else None,
                 shadow_requests=m.get("shadow_requests", (0, 0.0))[0],
@@ -100,16 +99,46 @@ def summarise(spec: DeploymentSpec, revision: int, counters: Counters) -> Deploy
     )
 
 
+def _takes_traffic(index: int, variant: Variant) -> bool:
+    """The control always competes; another variant only while its weight is above 0."""
+    return index == 0 or variant.weight > 0
+
+
+def _prob_best(variants: list[Variant], rewards: list[tuple[int, float, float]], binary: bool) -> list[float | None]:
+    """P(best) among the variants that take traffic (None for the others, and for all before any reward)."""
+    live = [i for i, v in enumerate(variants) if _takes_traffic(i, v)]
+    out: list[float | None] = [None] * len(variants)
+    if any(rewards[i][0] for i in live):
+        for i, p in zip(live, st.prob_best([rewards[i] for i in live], binary), strict=True):
+            out[i] = p
+    return out
+
+
 def _winner(spec: DeploymentSpec, stats: list[VariantStats]) -> tuple[str | None, bool]:
-    live = [s for s in stats if s.prob_best is not None and (s.weight > 0 or s is stats[0])]
+    """The variant most likely to be best, and whether that is decided.
+
+    Decided means: at least two variants compete, each with ``min_samples`` rewards; the best one's
+    P(best) reaches ``probability``; and the always-valid p-values agree at ``alpha = 1 -
+    probability`` (Bonferroni-split over the comparisons with the control): a challenger that leads
+    must differ from the control, a control that leads must differ from every challenger. P(best)
+    alone is not enough, because the controller looks every few seconds: two equal arms' P(best)
+    wanders past 0.95 at some look in about half of all experiments of a few thousand rewards,
+    while the mixture SPRT's p-value stays valid under continuous monitoring.
+    """
+    live = [s for s in stats if s.prob_best is not None]
     if not live:
         return None, False
     best = max(live, key=lambda s: s.prob_best or 0.0)
     rule = spec.auto_promote
     probability = rule.probability if rule is not None else DEFAULT_PROBABILITY
     min_samples = rule.min_samples if rule is not None else DEFAULT_MIN_SAMPLES
-    enough = all(s.rewards >= min_samples for s in live)
-    return best.variant, bool(enough and (best.prob_best or 0.0) >= probability)
+    enough = len(live) >= 2 and all(s.rewards >= min_samples for s in live)
+    if not enough or (best.prob_best or 0.0) < probability:
+        return best.variant, False
+    challengers = [s for s in live if s is not stats[0]]
+    alpha = (1 - probability) / max(len(challengers), 1)
+    tested = challengers if best is stats[0] else [best]
+    return best.variant, all(s.p_value is not None and s.p_value < alpha for s in tested)
 
 
 def breaches(spec: DeploymentSpec, stats: list[VariantStats]) -> list[str]:

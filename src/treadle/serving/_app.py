@@ -10,12 +10,10 @@ the ``x-treadle-unit`` header or a ``unit`` request parameter.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,7 +25,7 @@ from treadle.serving._http import (
     decision_headers,
     error_response,
     error_status,
-    guarded,
+    header_safe,
     json_response,
     new_id,
     not_found,
@@ -35,6 +33,7 @@ from treadle.serving._http import (
     server_version,
 )
 from treadle.serving._invocations import decode_invocations, encode_invocations
+from treadle.serving._lifespan import serving_lifespan
 from treadle.serving._metrics import CONTENT_TYPE, ServingMetrics
 from treadle.serving._oip import HEADER_LENGTH, decode_request, encode_response
 from treadle.serving._types import Endpoint, InferRequest, InferResult, LogRecord, RequestSink
@@ -129,7 +128,7 @@ class _Server:
     async def infer(self, request: Request) -> Response:
         async def decode(body: bytes) -> tuple[InferRequest, Any]:
             header = request.headers.get(HEADER_LENGTH)
-            if header is not None and not header.strip().isdigit():
+            if header is not None and not (header.isascii() and header.strip().isdigit()):
                 raise InvalidArgument(f"Inference-Header-Content-Length must be a number, got {header!r}")
             decoded = decode_request(body, int(header) if header is not None else None)
             return decoded.request, decoded
@@ -196,7 +195,8 @@ class _Server:
                 req.unit = unit
             result = await endpoint.infer(req)
             response = encode(result, extra)
-            response.headers["x-request-id"] = rid
+            if header_safe(rid):
+                response.headers["x-request-id"] = rid
         except Exception as exc:
             failure = exc
             rid = rid or new_id()
@@ -255,31 +255,6 @@ def create_serving_app(
         metrics.register_sink(sink)
     srv = _Server(endpoints, sink, metrics, feedback, max_body_bytes)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            async with anyio.create_task_group() as starting:
-                for endpoint in endpoints:
-                    starting.start_soon(endpoint.start)
-        except BaseExceptionGroup as group:  # report the first failure itself, not a group around it
-            first = group.exceptions[0]
-            while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
-            raise first from None
-        async with anyio.create_task_group() as tasks:
-            for job in background or []:
-                tasks.start_soon(guarded, job)
-            try:
-                yield
-            finally:
-                tasks.cancel_scope.cancel()
-        with anyio.CancelScope(shield=True):
-            for endpoint in endpoints:
-                await endpoint.stop()
-            close = getattr(sink, "close", None)
-            if callable(close):
-                await anyio.to_thread.run_sync(close)
-
     model = "/v2/models/{model}"
     versioned = "/v2/models/{model}/versions/{version}"
     routes = [
@@ -299,7 +274,11 @@ def create_serving_app(
         Route("/metrics", srv.metrics_route, methods=["GET"]),
         Route("/feedback", srv.feedback, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_found})
+    app = Starlette(
+        routes=routes,
+        lifespan=serving_lifespan(endpoints, sink, background),
+        exception_handlers={404: not_found, 405: not_found},
+    )
     app.state.endpoints = srv.endpoints
     app.state.metrics = metrics
     return app

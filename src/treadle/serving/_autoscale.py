@@ -20,7 +20,7 @@ import math
 import time
 from typing import Protocol
 
-from treadle.rollout._spec import ReplicaSpec
+from treadle.rollout import ReplicaSpec
 
 log = logging.getLogger(__name__)
 

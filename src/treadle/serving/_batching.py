@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from treadle.errors import ModelError
-from treadle.rollout._spec import BatchingSpec
+from treadle.rollout import BatchingSpec
 from treadle.serving._types import Executor, Tensors
 
 
@@ -91,9 +91,9 @@ class BatchingExecutor(Executor):
     def starting(self) -> int:
         return int(getattr(self.inner, "starting", 0))
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> dict[str, Any] | None:
         """The wrapped executor's model metadata (batching does not change the model's tensors)."""
-        return dict(self.inner.metadata())  # type: ignore[attr-defined]
+        return self.inner.metadata()
 
     async def start(self) -> None:
         await self.inner.start()

@@ -27,10 +27,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from treadle.errors import InvalidArgument, TreadleError, Unavailable
-from treadle.rollout._records import Deployment
-from treadle.rollout._router import Router
-from treadle.rollout._spec import DeploymentSpec
+from treadle.errors import InvalidArgument, NotFound, TreadleError, Unavailable
+from treadle.rollout import Deployment, DeploymentSpec, Router
 from treadle.serving._deploy_pool import ModelPool
 from treadle.serving._deploy_stats import TrafficCounter
 from treadle.serving._deploy_units import declared_inputs, request_unit, without_unit
@@ -100,6 +98,7 @@ class DeploymentEndpoint(Endpoint):
         self._swap_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self.flush_failures = 0
+        self.dropped_reports = 0
 
     # ------------------------------------------------------------------ Endpoint
 
@@ -223,11 +222,16 @@ class DeploymentEndpoint(Endpoint):
                 log.warning("deployment %s: %s failed; retrying", self.name, step.__name__, exc_info=True)
 
     async def flush(self) -> None:
-        """Send the traffic counted since the last flush; on failure keep it for the next one."""
+        """Send the traffic counted since the last flush; on failure keep it for the next one, unless
+        the store refused it for good (the deployment or revision was deleted): then it is dropped and
+        counted in ``dropped_reports``, so a deleted deployment does not fail every flush forever."""
         failed: Exception | None = None
         for revision, traffic in self.counter.take().items():
             try:
                 await asyncio.to_thread(self.client.rollout.record_traffic, self.name, revision, traffic)
+            except (NotFound, InvalidArgument) as exc:
+                self.dropped_reports += 1
+                log.warning("deployment %s: revision %d traffic dropped: %s", self.name, revision, exc)
             except Exception as exc:
                 self.counter.restore(revision, traffic)
                 self.flush_failures += 1
@@ -236,9 +240,13 @@ class DeploymentEndpoint(Endpoint):
             raise failed
 
     async def refresh_arms(self) -> None:
+        """Replace the bandit's arm state with the store's. The router forgets its local pulls then, so
+        they are flushed first: otherwise requests routed since the last flush would count nowhere."""
         live = self._live
         if live is None or live.spec.bandit is None:
             return
+        with contextlib.suppress(Exception):
+            await self.flush()
         state = await asyncio.to_thread(self.client.rollout.bandit_state, self.name)
         if self._live is live:
             live.router.update_arms(state)

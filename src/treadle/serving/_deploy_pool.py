@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from treadle.rollout._spec import DeploymentSpec, ModelSpec
+from treadle.rollout import DeploymentSpec, ModelSpec
 from treadle.serving._model import ModelEndpoint
 from treadle.serving._reload import AliasWatcher, follows_alias
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from treadle.rollout._records import VariantTraffic
-from treadle.rollout._stats import N_BUCKETS, bucket_index
+from treadle.rollout import N_BUCKETS, VariantTraffic, bucket_index
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from treadle.errors import InvalidArgument
-from treadle.rollout._spec import DeploymentSpec
+from treadle.rollout import DeploymentSpec
 from treadle.serving._types import Endpoint, InferRequest
 
 

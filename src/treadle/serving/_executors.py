@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from treadle.errors import InvalidArgument
-from treadle.rollout._spec import ModelSpec
+from treadle.rollout import ModelSpec
 from treadle.serving._types import Executor
 
 

@@ -58,7 +58,7 @@ def export_kserve(
 ) -> dict[str, Any]:
     """The InferenceService manifest (a dict) for the stored deployment ``deployment``."""
     if client is None:
-        from treadle.client._fluent import get_client
+        from treadle.client import get_client
 
         client = get_client()
     record = client.rollout.get_deployment(deployment, revision)

@@ -81,7 +81,7 @@ def export_triton(
     from treadle.client._models import fetch, resolve
 
     if model_uri.startswith(("models:/", "runs:/")) and client is None:
-        from treadle.client._fluent import get_client
+        from treadle.client import get_client
 
         client = get_client()
     version = 1

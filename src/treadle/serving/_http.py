@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import numpy as np
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,26 +31,26 @@ JSON = "application/json"
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body, default=_default), status_code=status, media_type=JSON, headers=headers)
+    return Response(orjson.dumps(body, default=json_default), status_code=status, media_type=JSON, headers=headers)
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """orjson's fallback for what it cannot encode itself: numpy arrays it does not take natively
+    (non-contiguous, object, float16), numpy scalars, pydantic records."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump(mode="json")
-    item = getattr(value, "item", None)
-    if callable(item):
-        return item()
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return tolist()
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, at most ``limit`` bytes (TooLarge past it), gzip/deflate decoded."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"the request body has {int(declared)} bytes; this server takes at most {limit}")
     chunks: list[bytes] = []
     size = 0
@@ -94,8 +95,14 @@ def error_message(exc: BaseException, request_id: str | None) -> str:
 
 
 def error_response(exc: BaseException, request_id: str | None) -> Response:
-    headers = {"x-request-id": request_id} if request_id else None
+    headers = {"x-request-id": request_id} if request_id and header_safe(request_id) else None
     return json_response({"error": error_message(exc, request_id)}, error_status(exc), headers)
+
+
+def header_safe(value: str) -> bool:
+    """Whether ``value`` can be sent as a header value as is. A request id comes from the body too
+    (OIP ``id``), where a newline or an emoji is valid JSON but would break the response's headers."""
+    return len(value) <= 1024 and value.isascii() and value.isprintable()
 
 
 _PREFIX = uuid.uuid4().hex[:12]

@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from treadle.errors import InvalidArgument
+from treadle.serving._http import json_default
 from treadle.serving._types import InferRequest, Tensors
 
 FORMATS = ("dataframe_split", "dataframe_records", "inputs", "instances")
@@ -67,7 +68,10 @@ def _split(value: Any) -> Tensors:
     columns = value.get("columns")
     if columns is not None and not isinstance(columns, list):
         raise InvalidArgument("dataframe_split.columns must be a list of column names")
-    arr = np.asarray(data) if data and all(isinstance(r, list) for r in data) else None
+    widths = sorted({len(r) for r in data if isinstance(r, list)})
+    if len(widths) > 1:
+        raise InvalidArgument(f"dataframe_split rows must all have the same number of values (got {widths})")
+    arr = _matrix(data)
     if arr is not None and arr.ndim == 2 and arr.dtype.kind in "biuf":  # all numbers: no pandas needed
         names = [str(c) for c in columns] if columns is not None else [str(i) for i in range(arr.shape[1])]
         if len(names) != arr.shape[1]:
@@ -80,6 +84,16 @@ def _split(value: Any) -> Tensors:
     except (ValueError, TypeError) as exc:
         raise InvalidArgument(f"dataframe_split cannot form a table: {exc}") from None
     return _frame_columns(frame)
+
+
+def _matrix(data: list[Any]) -> np.ndarray | None:
+    """``data`` as one numpy matrix when its rows are lists of equal length, else None (pandas decides)."""
+    if not data or not all(isinstance(r, list) for r in data):
+        return None
+    try:
+        return np.asarray(data)
+    except ValueError:  # rows of equal length holding ragged cells: let pandas say what is wrong
+        return None
 
 
 def _records(value: Any, key: str) -> Tensors:
@@ -145,12 +159,4 @@ def encode_invocations(outputs: Tensors, extra: dict[str, Any] | None = None) ->
     doc: dict[str, Any] = {"predictions": predictions}
     if extra:
         doc.update(extra)
-    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY, default=_default)
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY, default=json_default)

@@ -12,11 +12,12 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import anyio.to_thread
 
 from treadle.errors import CorruptBlob, Unavailable
 from treadle.models import read_manifest
-from treadle.rollout._spec import ModelSpec
+from treadle.rollout import ModelSpec
 from treadle.serving._types import Endpoint, Executor, InferRequest, InferResult
 
 if TYPE_CHECKING:
@@ -53,15 +54,22 @@ class ModelEndpoint(Endpoint):
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Resolve, fetch, verify and load the model; returns once it answers."""
+        """Resolve, fetch, verify and load the model; returns once it answers. A start that fails or
+        is cancelled (a sibling endpoint failed) stops the executor it began, so no worker outlives it."""
         if self._executor is not None:
             return
         version, model_dir = await anyio.to_thread.run_sync(self.fetch)
         executor = self.make_executor(model_dir)
-        await executor.start()
+        try:
+            await executor.start()
+            metadata = await anyio.to_thread.run_sync(self._describe, executor, model_dir)
+        except BaseException:  # failed or cancelled (a sibling endpoint failed): leave no worker behind
+            with anyio.CancelScope(shield=True):
+                await executor.stop()
+            raise
         self.model_dir = model_dir
         self.version = version
-        self._metadata = await anyio.to_thread.run_sync(self._describe, executor, model_dir)
+        self._metadata = metadata
         self._executor = executor
         if self.metrics is not None:
             self.metrics.register_endpoint(self)
@@ -169,12 +177,13 @@ class ModelEndpoint(Endpoint):
     @staticmethod
     def _describe(executor: Executor, model_dir: Path) -> dict[str, Any]:
         """OIP inputs/outputs: from the executor when it holds the model, else from the manifest."""
-        describe = getattr(executor, "metadata", None)
-        if callable(describe):
-            try:
-                return dict(describe())
-            except Exception:
-                log.debug("executor could not describe the model", exc_info=True)
+        try:
+            described = executor.metadata()
+        except Exception:
+            log.debug("executor could not describe the model", exc_info=True)
+            described = None
+        if described is not None:
+            return dict(described)
         from treadle.serving._io import manifest_metadata
 
         manifest = read_manifest(model_dir)

@@ -21,6 +21,7 @@ import orjson
 
 from treadle.errors import InvalidArgument
 from treadle.serving._datatypes import numpy_dtype, oip_datatype
+from treadle.serving._http import json_default
 from treadle.serving._types import InferRequest, InferResult
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -119,7 +120,9 @@ def _decode_input(spec: Any, body: bytes, offset: int, has_binary: bool) -> tupl
             raise InvalidArgument(
                 f"input {name!r} has binary_data_size but the request has no Inference-Header-Content-Length header"
             )
-        if not isinstance(size, int) or size < 0 or offset + size > len(body):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InvalidArgument(f"input {name!r}: binary_data_size must be a byte count, got {size!r}")
+        if offset + size > len(body):
             raise InvalidArgument(f"input {name!r}: binary_data_size {size!r} runs past the end of the body")
         raw = body[offset : offset + size]
         arr = _from_binary(raw, dtype, count, name, datatype)
@@ -136,6 +139,8 @@ def _from_binary(raw: bytes, dtype: np.dtype[Any], count: int, name: str, dataty
                 f"input {name!r}: {len(raw)} bytes of binary data, expected {count * dtype.itemsize} "
                 f"({count} {datatype} elements of {dtype.itemsize} bytes)"
             )
+        if dtype.kind == "b" and raw and int(np.frombuffer(raw, np.uint8).max()) > 1:
+            raise InvalidArgument(f"input {name!r} is BOOL: each binary element must be the byte 0 or 1")
         return np.frombuffer(raw, dtype=dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype)
     items: list[bytes] = []
     pos, end = 0, len(raw)
@@ -190,7 +195,8 @@ def _cast_json(raw: np.ndarray, data: Any, dtype: np.dtype[Any], name: str, data
     if raw.size == 0:
         return raw.astype(dtype)
     if kind not in "biuf":
-        raise InvalidArgument(f"input {name!r} is {datatype}: its JSON data must be numbers (got {raw.dtype.kind!r})")
+        got = "strings" if kind in "US" else "nulls, objects or mixed types"
+        raise InvalidArgument(f"input {name!r} is {datatype}: its JSON data must be numbers (got {got})")
     if dtype.kind == "b":
         if kind == "b" or (kind in "iu" and bool(np.isin(raw, (0, 1)).all())):
             return raw.astype(bool)
@@ -206,7 +212,11 @@ def _cast_json(raw: np.ndarray, data: Any, dtype: np.dtype[Any], name: str, data
                 return np.array(data, dtype=dtype)
             except (OverflowError, ValueError, TypeError):
                 raise InvalidArgument(f"input {name!r} has values outside the range of {datatype}") from None
-    return raw.astype(dtype)
+    with np.errstate(over="ignore"):
+        out = raw.astype(dtype)
+    if dtype.kind == "f" and dtype.itemsize < raw.dtype.itemsize and bool(np.isinf(out).any()):
+        raise InvalidArgument(f"input {name!r} has values outside the range of {datatype}")
+    return out
 
 
 # ---------------------------------------------------------------------- responses
@@ -264,15 +274,7 @@ def encode_response(result: InferResult, request: OIPRequest) -> tuple[bytes, in
     if result.parameters:
         doc["parameters"] = result.parameters
     doc["outputs"] = outputs
-    head = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY, default=_default)
+    head = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY, default=json_default)
     if not blobs:
         return head, None
     return b"".join([head, *blobs]), len(head)
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")

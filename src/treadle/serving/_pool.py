@@ -27,21 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from treadle import errors
-from treadle.errors import ModelError, TreadleError, Unavailable
-from treadle.rollout._spec import ReplicaSpec
+from treadle.errors import TreadleError, Unavailable
+from treadle.rollout import ReplicaSpec
 from treadle.serving._replica import Replica
 from treadle.serving._types import Executor, Tensors
+from treadle.serving._worker import rebuild_error
 
 log = logging.getLogger(__name__)
-
-
-def rebuild_error(name: str, message: str) -> TreadleError:
-    """The treadle error a worker reported by class name (unknown names become ModelError)."""
-    cls = getattr(errors, name, None)
-    if isinstance(cls, type) and issubclass(cls, TreadleError):
-        return cls(message)
-    return ModelError(message)
 
 
 @dataclass(eq=False)
@@ -131,8 +123,10 @@ class ProcessPoolExecutor(Executor):
         """Start ``min_replicas`` workers and wait until every one has loaded and warmed the model."""
         self._loop = asyncio.get_running_loop()
         self._idle.set()
-        workers = [await self._spawn() for _ in range(max(1, self.spec.min_replicas))]
+        workers: list[Replica] = []
         try:
+            for _ in range(max(1, self.spec.min_replicas)):
+                workers.append(await self._spawn())
             async with asyncio.timeout(self.start_timeout_s):
                 await asyncio.gather(*(w.ready for w in workers))
         except BaseException as exc:
@@ -214,9 +208,23 @@ class ProcessPoolExecutor(Executor):
         return True
 
     async def _spawn(self) -> Replica:
-        worker = await Replica.spawn(self._ctx, self.model_dir, next(self._numbers), self._on_message, self._on_exit)
-        self._workers.append(worker)
-        return worker
+        """Start a worker. Its process starts on a thread that a cancelled caller cannot stop, so the
+        worker is registered by a callback, never by the (cancellable) caller: a stop always finds it."""
+        spawning = asyncio.ensure_future(
+            Replica.spawn(self._ctx, self.model_dir, next(self._numbers), self._on_message, self._on_exit)
+        )
+        spawning.add_done_callback(self._adopt)
+        return await asyncio.shield(spawning)
+
+    def _adopt(self, spawning: asyncio.Future[Replica]) -> None:
+        if spawning.cancelled() or spawning.exception() is not None:
+            return
+        worker = spawning.result()
+        if self._stopping:  # stopped while it started: nobody will retire it, so end it now
+            worker.state = "draining"
+            worker.process.kill()
+        else:
+            self._workers.append(worker)
 
     def _on_message(self, worker: Replica, message: tuple[Any, ...]) -> None:
         kind = message[0]

@@ -22,11 +22,10 @@ from typing import Any
 
 import anyio.to_thread
 
-from treadle.errors import InvalidArgument, ModelError, TreadleError, Unavailable
-from treadle.rollout._spec import ModelSpec
+from treadle.errors import InvalidArgument, ModelError, Unavailable
+from treadle.rollout import ModelSpec
 from treadle.serving._types import Executor, Tensors
-
-_ERRORS: dict[str, type[TreadleError]] = {"InvalidArgument": InvalidArgument, "ModelError": ModelError}
+from treadle.serving._worker import error_parts, rebuild_error
 
 
 class ModelReplica:
@@ -45,11 +44,8 @@ class ModelReplica:
     def predict(self, inputs: Tensors, outputs: list[str] | None) -> Any:
         try:
             return ("ok", self.runner.run(inputs, outputs))
-        except TreadleError as exc:
-            kind = "InvalidArgument" if isinstance(exc, InvalidArgument) else "ModelError"
-            return ("error", kind, exc.message)
         except Exception as exc:
-            return ("error", "ModelError", f"the model raised {type(exc).__name__}: {exc}")
+            return ("error", *error_parts(exc))
 
     def metadata(self) -> dict[str, Any]:
         return self.runner.metadata()
@@ -131,7 +127,7 @@ class RayExecutor(Executor):
         if answer[0] == "ok":
             result: Tensors = answer[1]
             return result
-        raise _ERRORS.get(answer[1], ModelError)(answer[2])
+        raise rebuild_error(answer[1], answer[2])
 
     async def stop(self) -> None:
         """Wait for in-flight calls, then delete the Serve application (its replicas go with it)."""

@@ -55,7 +55,8 @@ class RequestLogger(RequestSink):
 
     ``written`` counts rows stored and indexed, ``dropped`` rows refused by the full queue, and
     ``failed`` rows lost because a part could not be written (the error is logged). ``close`` stops
-    taking records, drains the queue and flushes, so every record ``log`` accepted is written.
+    taking records, drains the queue and flushes, so every record ``log`` accepted is written — unless
+    the writer is stuck (a blob store that hangs) past ``close``'s timeout, which is logged.
     """
 
     def __init__(
@@ -103,7 +104,11 @@ class RequestLogger(RequestSink):
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)  # blocks only while the queue is full, i.e. until the writer takes one
+        try:  # waits only while the queue is full, i.e. until the writer takes one
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            log.error("request log: the writer is stuck; %d queued rows are not written", self._queue.qsize())
+            return
         self._thread.join(timeout)
 
     # -- the writer thread
@@ -195,7 +200,7 @@ def _text(value: Any) -> Any:
 def _client(client: Any) -> Any:
     if client is not None:
         return client
-    from treadle.client._fluent import get_client
+    from treadle.client import get_client
 
     return get_client()
 

@@ -61,6 +61,9 @@ class ModelRunner:
     def run(self, inputs: Tensors, outputs: list[str] | None = None) -> Tensors:
         """Predict ``inputs`` (rows on axis 0); the outputs asked for, or ``predict`` when None."""
         wanted = list(outputs) if outputs else [PREDICT]
+        empty = next((n for n, a in inputs.items() if a.ndim and a.shape[0] == 0), None)
+        if empty is not None:
+            raise InvalidArgument(f"input {empty!r} has no rows: send at least one row to predict")
         if PROBA in wanted and not self.predictor.has_proba:
             raise InvalidArgument(
                 f"output {PROBA!r} does not exist: this {self.predictor.flavor} model has no predict_proba"
@@ -79,7 +82,7 @@ class ModelRunner:
                 result[PROBA] = as_array(proba(data))
         except TreadleError:
             raise
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() in a model's code is its fault too: never the server's exit
             raise ModelError(f"the model raised {type(exc).__name__}: {exc}") from exc
         if outputs is None:
             return result

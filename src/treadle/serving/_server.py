@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from treadle.errors import InvalidArgument
-from treadle.rollout._spec import BatchingSpec, ModelSpec, ReplicaSpec
+from treadle.rollout import BatchingSpec, ModelSpec, ReplicaSpec
 from treadle.serving._metrics import ServingMetrics
 from treadle.serving._types import Endpoint, RequestSink
 
@@ -86,6 +86,7 @@ def build_endpoints(
 ) -> tuple[list[Endpoint], list[Callable[[], Awaitable[None]]]]:
     """The endpoints ``target`` names and the background jobs (alias watchers) they need."""
     from treadle.serving._model import ModelEndpoint
+    from treadle.serving._reload import follows_alias
 
     path = Path(target)
     graphs: list[Any] = []
@@ -101,7 +102,7 @@ def build_endpoints(
         except ImportError as exc:
             raise InvalidArgument(f"this treadle cannot serve inference graphs ({exc})") from None
         endpoints += graph_endpoints(graphs, {m.name: m for m in models})
-    jobs = [_watch(m, client, reload_interval_s) for m in models if m.spec.reload and "@" in m.spec.uri]
+    jobs = [_watch(m, client, reload_interval_s) for m in models if m.spec.reload and follows_alias(m.spec.uri)]
     return endpoints, jobs
 
 

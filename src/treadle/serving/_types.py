@@ -74,6 +74,11 @@ class Executor(ABC):
     def queue_depth(self) -> int:
         return 0
 
+    def metadata(self) -> dict[str, Any] | None:
+        """The loaded model's OIP ``inputs``/``outputs`` (None when this executor cannot tell; the
+        endpoint then reads them from the model's manifest)."""
+        return None
+
 
 class Endpoint(ABC):
     """A name the server answers ``/v2/models/{name}/...`` and ``/invocations`` for.

@@ -8,9 +8,10 @@ Wire format: every message is ``pickle.dumps(tuple, protocol=5)`` sent with ``se
 5 keeps numpy buffers as single copies). Server → worker: ``("run", id, inputs, outputs)`` and
 ``("stop",)``. Worker → server: ``("ready", pid, metadata)`` once warm, ``("failed", class, message)`` when the
 model cannot be loaded, then ``("ok", id, outputs)`` or ``("err", id, class, message)`` per request.
-Errors cross the pipe as a class name and message, never as pickled exception objects, so a model
-raising an unpicklable exception cannot break the protocol; the server re-raises the same treadle
-error (anything that is not a treadle error becomes ModelError).
+Errors cross the pipe as a class name and message (:func:`error_parts`), never as pickled exception
+objects, so a model raising an unpicklable exception cannot break the protocol; the server re-raises
+the same treadle error (:func:`rebuild_error`; anything that is not a treadle error becomes ModelError).
+Ray replicas (:mod:`treadle.serving._ray`) answer errors the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+from treadle import errors
+from treadle.errors import ModelError, TreadleError
+
 PROTOCOL = 5
 
 
@@ -29,12 +33,19 @@ def dumps(message: tuple[Any, ...]) -> bytes:
     return pickle.dumps(message, protocol=PROTOCOL)
 
 
-def _error(exc: BaseException) -> tuple[str, str]:
-    from treadle.errors import TreadleError
-
+def error_parts(exc: BaseException) -> tuple[str, str]:
+    """An error as ``(treadle error class name, message)``, to cross a process (pipe or Ray) boundary."""
     if isinstance(exc, TreadleError):
         return type(exc).__name__, str(exc)
     return "ModelError", f"the model raised {type(exc).__name__}: {exc}"
+
+
+def rebuild_error(name: str, message: str) -> TreadleError:
+    """The treadle error :func:`error_parts` described (a name that is no treadle error: ModelError)."""
+    cls = getattr(errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, TreadleError):
+        return cls(message)
+    return ModelError(message)
 
 
 def worker_main(conn: Connection, model_dir: str) -> None:
@@ -46,7 +57,7 @@ def worker_main(conn: Connection, model_dir: str) -> None:
         runner = ModelRunner(model_dir)
         runner.warm()
     except BaseException as exc:  # report why, then exit: the pool decides whether to retry
-        name, message = _error(exc)
+        name, message = error_parts(exc)
         if name == "ModelError":
             message = f"could not load the model in {model_dir}: {message}\n{traceback.format_exc(limit=5)}"
         _send(conn, ("failed", name, message))
@@ -69,7 +80,7 @@ def worker_main(conn: Connection, model_dir: str) -> None:
         try:
             result = runner.run(inputs, outputs)
         except BaseException as exc:
-            name, text = _error(exc)
+            name, text = error_parts(exc)
             reply: tuple[Any, ...] = ("err", call_id, name, text)
         else:
             reply = ("ok", call_id, result)

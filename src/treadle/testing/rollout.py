@@ -4,6 +4,7 @@ revision). Every backend (SQLite, PostgreSQL, HTTP) runs it with a ``client`` fi
 
 from __future__ import annotations
 
+import math
 import threading
 import uuid
 from typing import Any
@@ -12,8 +13,7 @@ import pytest
 
 from treadle import Client
 from treadle.errors import InvalidArgument, NotFound
-from treadle.rollout import DeploymentSpec, VariantTraffic, histogram
-from treadle.rollout._stats import N_BUCKETS
+from treadle.rollout import N_BUCKETS, DeploymentSpec, VariantTraffic, histogram
 
 
 def _name(prefix: str = "dep") -> str:
@@ -197,8 +197,12 @@ def test_bandit_state_and_binary_rewards(client: Client) -> None:
     a, b = client.rollout.bandit_state(name)
     assert (a.variant, a.pulls, a.rewards, a.reward_sum, a.reward_sq_sum) == ("a", 5, 3, 2.0, 2.0)
     assert (b.variant, b.pulls, b.rewards, b.reward_sum) == ("b", 4, 1, 0.0)
-    with pytest.raises(InvalidArgument, match="binary"):
-        client.rollout.record_feedback(f"{name}/1/a/{uuid.uuid4().hex[:16]}", 2.0)
+    for bad in (2.0, 5.0, 0.5, -1.0):  # a binary bandit takes 0 or 1, nothing in between
+        with pytest.raises(InvalidArgument, match="binary"):
+            client.rollout.record_feedback(f"{name}/1/a/{uuid.uuid4().hex[:16]}", bad)
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(InvalidArgument, match="finite"):
+            client.rollout.record_feedback(f"{name}/1/a/{uuid.uuid4().hex[:16]}", bad)
     stats = client.rollout.get_stats(name)
     assert stats.srm_p_value is None and stats.variants[0].expected_share is None
 

@@ -13,9 +13,7 @@ from urllib.parse import quote
 
 from treadle.errors import NotFound
 from treadle.registry import RegistryService
-from treadle.rollout import Deployment, DeploymentStats
-from treadle.rollout._automation import parse_model_uri, target_model
-from treadle.rollout._stats import SRM_ALPHA
+from treadle.rollout import SRM_ALPHA, Deployment, DeploymentStats, parse_model_uri, target_model
 
 MAX_ALIAS_HISTORY = 200  # alias moves shown on a deployment page, newest first
 

@@ -16,12 +16,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import escape
-from starlette.concurrency import run_in_threadpool
 
-from treadle.errors import InvalidArgument, NotFound, TreadleError
+from treadle.errors import NotFound, TreadleError
 from treadle.rollout import Deployment, RolloutService
 from treadle.ui._deployment_view import alias_history, live_context, weight_shares
-from treadle.ui._forms import is_htmx, read_form, same_origin
+from treadle.ui._forms import form_post, is_htmx
 from treadle.ui._render import error_page, render, root_of
 
 if TYPE_CHECKING:
@@ -121,16 +120,7 @@ def deployments_router(backend: Backend) -> APIRouter:
 
     async def change(request: Request, name: str, apply: Callable[[dict[str, str]], str]) -> Response:
         """Run ``apply(form)`` for a same-origin form post, off the event loop; answer htmx or a plain form."""
-        if not same_origin(request):
-            message = "This form can only be sent from treadle's own pages."
-            return error_page(request, 403, "Refused", message, back=DEPLOYMENTS_BACK)
-        form, bad = None, None
-        try:
-            form = await read_form(request)
-        except InvalidArgument as exc:
-            bad = exc.message
-        response: Response = await run_in_threadpool(respond, request, name, apply, form, bad)
-        return response
+        return await form_post(request, DEPLOYMENTS_BACK, lambda form, bad: respond(request, name, apply, form, bad))
 
     @router.post("/deployments/{name}/promote", response_class=HTMLResponse)
     async def promote_form(request: Request, name: str) -> Response:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from treadle.errors import InvalidArgument
+from treadle.ui._render import error_page
 
 MAX_FORM_BYTES = 64 * 1024
 
@@ -49,3 +53,20 @@ def positive_int(raw: str | None, what: str) -> int:
     if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 2**31:
         raise InvalidArgument(f"{what} must be a positive whole number, not {raw!r}")
     return int(value)
+
+
+async def form_post(
+    request: Request, back: tuple[str, str], respond: Callable[[dict[str, str] | None, str | None], Response]
+) -> Response:
+    """One same-origin form post: read the urlencoded form (or why it could not be read) and answer with
+    ``respond(form, bad)``, run off the event loop (it touches the store); a cross-site post gets a 403
+    page linking to ``back``."""
+    if not same_origin(request):
+        return error_page(request, 403, "Refused", "This form can only be sent from treadle's own pages.", back=back)
+    form, bad = None, None
+    try:
+        form = await read_form(request)
+    except InvalidArgument as exc:
+        bad = exc.message
+    response: Response = await run_in_threadpool(respond, form, bad)
+    return response

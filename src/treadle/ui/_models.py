@@ -12,11 +12,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from treadle.errors import InvalidArgument, NotFound
 from treadle.registry import RegisteredModel, RegistryService
-from treadle.ui._forms import is_htmx, positive_int, read_form, same_origin
+from treadle.ui._forms import form_post, is_htmx, positive_int
 from treadle.ui._render import error_page, render, root_of
 
 if TYPE_CHECKING:
@@ -119,17 +118,7 @@ def models_router(backend: Backend) -> APIRouter:
 
     async def change(request: Request, name: str, apply: Any) -> Response:
         """Run ``apply(form)`` for a same-origin form post, off the event loop; answer htmx or a plain form."""
-        if not same_origin(request):
-            return error_page(
-                request, 403, "Refused", "This form can only be sent from treadle's own pages.", back=MODELS_BACK
-            )
-        form, bad = None, None
-        try:
-            form = await read_form(request)
-        except InvalidArgument as exc:
-            bad = exc.message
-        response: Response = await run_in_threadpool(respond, request, name, apply, form, bad)
-        return response
+        return await form_post(request, MODELS_BACK, lambda form, bad: respond(request, name, apply, form, bad))
 
     @router.post("/models/{name}/aliases", response_class=HTMLResponse)
     async def alias_form(request: Request, name: str) -> Response:
