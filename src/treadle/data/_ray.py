@@ -38,15 +38,24 @@ def _load(key: str, payload: bytes) -> Transform:
     return found
 
 
-def _ray() -> Any:
+def init_ray(module: str, needed_by: str) -> Any:
+    """Ray, joined to the cluster already initialised, else ``TREADLE_RAY_ADDRESS``, else a local one;
+    ``module`` (``ray.data``, ``ray.serve``) must import, or the error names ``needed_by`` and the extra."""
     try:
+        import importlib
+
         import ray
-        import ray.data
+
+        importlib.import_module(module)
     except ImportError as exc:
-        raise InvalidArgument('executor="ray" needs Ray Data: pip install "treadle[ray]"') from exc
+        raise InvalidArgument(f'{needed_by} needs {module}: pip install "treadle[ray]"') from exc
     if not ray.is_initialized():
         ray.init(address=os.environ.get("TREADLE_RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False)
     return ray
+
+
+def _ray() -> Any:
+    return init_ray("ray.data", 'executor="ray"')
 
 
 def _dataset(ray: Any, src: Source, chunk_size: int) -> Any:

@@ -14,7 +14,6 @@ Ray joins the cluster at ``TREADLE_RAY_ADDRESS`` or starts a local one. Replicas
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from treadle.errors import InvalidArgument, ModelError, Unavailable
+from treadle.errors import ModelError, Unavailable
 from treadle.rollout import ModelSpec
 from treadle.serving._types import Executor, Tensors
 from treadle.serving._worker import error_parts, rebuild_error
@@ -74,13 +73,11 @@ def deployment_options(spec: ModelSpec, num_cpus: float) -> dict[str, Any]:
 
 
 def _ray() -> Any:
-    try:
-        import ray
-        from ray import serve
-    except ImportError as exc:
-        raise InvalidArgument('--backend ray needs Ray Serve: pip install "treadle[ray]"') from exc
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("TREADLE_RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False)
+    from treadle.data._ray import init_ray
+
+    init_ray("ray.serve", "--backend ray")
+    from ray import serve
+
     serve.start(proxy_location="Disabled")
     return serve
 
