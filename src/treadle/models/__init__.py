@@ -14,7 +14,7 @@ from treadle.models._manifest import MANIFEST, ModelManifest, parse_manifest_yam
 from treadle.models._predictor import Predictor
 from treadle.models._python_model import PythonModel, PythonModelContext
 from treadle.models._save import load_model, save_model
-from treadle.models._signature import ColumnSpec, Schema, Signature, infer_signature
+from treadle.models._signature import ColumnSpec, Schema, Signature, cast_values, infer_signature
 from treadle.models.flavors import FLAVORS, Flavor, list_flavors
 from treadle.models.flavors._onnx import to_onnx
 
@@ -30,6 +30,7 @@ __all__ = [
     "Schema",
     "Signature",
     "SignatureRow",
+    "cast_values",
     "describe_manifest",
     "infer_signature",
     "list_flavors",

@@ -60,6 +60,14 @@ class Predictor:
     def predict(self, data: Any) -> Any:
         return self._flavor.predict(self.native, self.prepare(data))
 
+    def predict_checked(self, data: Any) -> Any:
+        """``predict`` for data already checked and cast against the signature (a server's hot path
+        that checks each request once itself)."""
+        return self._flavor.predict(self.native, data)
+
+    def predict_proba_checked(self, data: Any) -> Any:
+        return self._flavor.predict_proba(self.native, data)
+
     def predict_proba(self, data: Any) -> Any:
         if not self.has_proba:
             raise InvalidArgument(f"this {self.flavor} model has no predict_proba; use predict")

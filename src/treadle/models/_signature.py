@@ -119,7 +119,7 @@ def _label(name: str | None) -> str:
     return "input" if name is None else f"column {name!r}"
 
 
-def _cast(values: np.ndarray, expected: str, name: str | None) -> np.ndarray:
+def cast_values(values: np.ndarray, expected: str, name: str | None) -> np.ndarray:
     """``values`` as ``expected`` when no information is lost; otherwise InvalidArgument."""
     got = dtype_name(values.dtype)
     if got == expected:
@@ -190,7 +190,7 @@ def _enforce_column(col: pd.Series, expected: str, name: str) -> Any:
     if col.hasnans and _kind(expected, name) in "iub":
         raise InvalidArgument(f"column {name!r} has missing values, but the model takes {expected}")
     values = _ext(col, name) if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else col.to_numpy()
-    return _cast(values, expected, name)
+    return cast_values(values, expected, name)
 
 
 def _kind(dtype: str, name: str | None) -> str:
@@ -224,7 +224,7 @@ def _tensor_label(name: str | None) -> str:
 def _enforce_one(arr: np.ndarray, spec: ColumnSpec) -> np.ndarray:
     _check_shape(arr, spec)
     try:
-        return _cast(arr, spec.dtype, spec.name)
+        return cast_values(arr, spec.dtype, spec.name)
     except InvalidArgument as exc:
         raise InvalidArgument(exc.message.replace(_label(spec.name), _tensor_label(spec.name), 1)) from None
 

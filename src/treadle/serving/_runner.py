@@ -17,7 +17,6 @@ raises becomes :class:`~treadle.errors.ModelError` carrying the exception's type
 from __future__ import annotations
 
 import threading
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,7 @@ import numpy as np
 import pandas as pd
 
 from treadle.errors import InvalidArgument, ModelError, TreadleError
-from treadle.models import Predictor, load_model
-from treadle.models._signature import _cast
+from treadle.models import Predictor, cast_values, load_model
 from treadle.serving._io import PREDICT, PROBA, as_array, manifest_metadata, name_outputs
 from treadle.serving._types import Tensors
 
@@ -72,8 +70,8 @@ class ModelRunner:
         data = frame if frame is not None else self._model_input(inputs)
         p = self.predictor
         # A fast frame is already checked and cast: call the flavor directly instead of checking it again.
-        predict = p.predict if frame is None else partial(p._flavor.predict, p.native)
-        proba = p.predict_proba if frame is None else partial(p._flavor.predict_proba, p.native)
+        predict = p.predict if frame is None else p.predict_checked
+        proba = p.predict_proba if frame is None else p.predict_proba_checked
         result: Tensors = {}
         try:
             if any(n != PROBA for n in wanted):
@@ -139,7 +137,7 @@ class ModelRunner:
         if matrix.dtype.kind not in "biuf":
             return None
         try:
-            cast = _cast(matrix, self._uniform, None)
+            cast = cast_values(matrix, self._uniform, None)
         except InvalidArgument:
             return None
         return pd.DataFrame(cast, columns=cols, copy=False)
