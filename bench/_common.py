@@ -374,21 +374,21 @@ def print_header(facts: dict[str, Any], opts: argparse.Namespace, elapsed: float
 Row = tuple[str, str, float, float, float, float | None]  # name, unit, treadle, MLflow, ratio, target
 
 
-def print_table(rows: Sequence[Row]) -> bool:
+def print_table(rows: Sequence[Row], anchor: str = "MLflow", width: int = 28) -> bool:
     """The table of results; whether every row with a target met it (rows without one are shown
-    for information, with ``-`` as target)."""
-    header = f"{'benchmark':28s} {'treadle':>16s} {'MLflow':>16s} {'ratio':>8s} {'target':>8s}  met"
+    for information, with ``-`` as target). ``width`` is the benchmark column's."""
+    header = f"{'benchmark':{width}s} {'treadle':>16s} {anchor:>16s} {'ratio':>8s} {'target':>8s}  met"
     print(header)
     print("-" * len(header))
     all_met = True
     for name, unit, a, b, ratio, target in rows:
         if target is None:
-            print(f"{name:28s} {fmt(a, unit):>16s} {fmt(b, unit):>16s} {ratio:7.1f}x {'-':>8s}  (info)")
+            print(f"{name:{width}s} {fmt(a, unit):>16s} {fmt(b, unit):>16s} {ratio:7.1f}x {'-':>8s}  (info)")
             continue
         met = ratio >= target
         all_met &= met
         verdict = "yes" if met else "NO"
-        print(f"{name:28s} {fmt(a, unit):>16s} {fmt(b, unit):>16s} {ratio:7.1f}x {target:7.0f}x  {verdict}")
+        print(f"{name:{width}s} {fmt(a, unit):>16s} {fmt(b, unit):>16s} {ratio:7.1f}x {target:7.0f}x  {verdict}")
     return all_met
 
 

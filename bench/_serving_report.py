@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from _common import Row, fmt
+from _common import Row, print_table
 
 WHAT = {
     "mlflow": "mlflow models serve",
@@ -78,18 +78,6 @@ def print_points(facts: dict[str, Any], points: dict[str, dict[str, Any]], floor
 def print_summary(rows: Sequence[Row]) -> bool:
     """The ratios; whether every row with a target met it. "anchor" is MLflow, except for the
     batching rows, where it is treadle's own unbatched server."""
-    header = f"{'benchmark':42s} {'treadle':>14s} {'anchor':>14s} {'ratio':>8s} {'target':>8s}  met"
-    print(header)
-    print("-" * len(header))
-    all_met = True
-    for name, unit, a, b, ratio, target in rows:
-        if target is None:
-            print(f"{name:42s} {fmt(a, unit):>14s} {fmt(b, unit):>14s} {ratio:7.2f}x {'-':>8s}  (info)")
-            continue
-        met = ratio >= target
-        all_met &= met
-        print(
-            f"{name:42s} {fmt(a, unit):>14s} {fmt(b, unit):>14s} {ratio:7.2f}x {target:7.0f}x  {'yes' if met else 'NO'}"
-        )
+    all_met = print_table(rows, anchor="anchor", width=42)
     print("(anchor: MLflow for the LR rows; treadle unbatched for the RF200 rows. Latency ratios: anchor/treadle.)")
     return all_met

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,24 +10,16 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.serving import deploy_support
 from tests.serving.conftest import INLINE, serving_url
 from treadle.client import Client
 from treadle.rollout._spec import BatchingSpec, ModelSpec
 from treadle.serving._metrics import ServingMetrics
 from treadle.serving._model import ModelEndpoint
-from treadle.serving._types import LogRecord, RequestSink
 
 
-class ListSink(RequestSink):
+class ListSink(deploy_support.ListSink):
     """Keeps every record; reports a fixed number of drops to check the gauge wiring."""
-
-    def __init__(self) -> None:
-        self.records: list[LogRecord] = []
-        self._lock = threading.Lock()
-
-    def log(self, record: LogRecord) -> None:
-        with self._lock:
-            self.records.append(record)
 
     @property
     def dropped(self) -> int:

@@ -126,7 +126,7 @@ class _Server:
     # ------------------------------------------------------------------ inference
 
     async def infer(self, request: Request) -> Response:
-        async def decode(body: bytes) -> tuple[InferRequest, Any]:
+        def decode(body: bytes) -> tuple[InferRequest, Any]:
             header = request.headers.get(HEADER_LENGTH)
             if header is not None and not (header.isascii() and header.strip().isdigit()):
                 raise InvalidArgument(f"Inference-Header-Content-Length must be a number, got {header!r}")
@@ -150,7 +150,7 @@ class _Server:
         if name is None:
             name = next(iter(self.endpoints), "")
 
-        async def decode(body: bytes) -> tuple[InferRequest, Any]:
+        def decode(body: bytes) -> tuple[InferRequest, Any]:
             req = decode_invocations(body, request.headers.get("content-type"))
             wanted = req.parameters.get("outputs") or req.parameters.get("predict_method")
             if isinstance(wanted, str):
@@ -174,7 +174,7 @@ class _Server:
         request: Request,
         name: str,
         version: str | None,
-        decode: Callable[[bytes], Awaitable[tuple[InferRequest, Any]]],
+        decode: Callable[[bytes], tuple[InferRequest, Any]],
         encode: Callable[[InferResult, Any], Response],
     ) -> Response:
         started = time.perf_counter()
@@ -186,7 +186,7 @@ class _Server:
         failure: BaseException | None = None
         try:
             endpoint = self.endpoint(name, version)
-            req, extra = await decode(await read_body(request, self.limit))
+            req, extra = decode(await read_body(request, self.limit))
             if req.id is None:
                 req.id = rid or new_id()
             rid = req.id
