@@ -23,8 +23,8 @@ from typer.testing import Result
 
 import treadle as td
 from tests.cli.helpers import Invoke, Ok, assert_user_error
-from treadle.cli import _venv
-from treadle.cli._venv import INHERIT_PTH, Venv, python_mismatch, treadle_source
+from treadle.training import _venv
+from treadle.training._venv import INHERIT_PTH, Venv, python_mismatch, treadle_source
 
 
 def test_treadle_installs_from_where_it_runs() -> None:

@@ -14,13 +14,16 @@ from treadle.cli import (
     _db,
     _demo,
     _deploy,
+    _env,
     _experiments,
     _export,
     _features,
     _models,
+    _pipelines,
     _runs,
     _serve,
     _server,
+    _tune,
 )
 from treadle.cli._context import CliState
 from treadle.cli._output import print_error
@@ -105,6 +108,10 @@ app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_features.app, name="features")
 app.add_typer(_deploy.app, name="deploy")
 app.add_typer(_export.app, name="export")
+app.add_typer(_pipelines.app, name="pipelines")
+app.add_typer(_tune.app, name="tune")
+app.add_typer(_env.app, name="env")
+# treadle train / treadle scheduler are registered by their modules' work: see _train.py, _scheduler.py
 app.command("gc")(_artifacts.gc)
 app.add_typer(_db.app, name="db")
 app.command("demo")(_demo.demo)

@@ -24,7 +24,9 @@ from rich.text import Text
 
 from treadle.cli._context import state
 from treadle.cli._output import err, fail, note, out
-from treadle.cli._venv import (
+from treadle.client import Client
+from treadle.models import MANIFEST
+from treadle.training._venv import (
     StepFailed,
     Venv,
     can_build_offline,
@@ -35,8 +37,6 @@ from treadle.cli._venv import (
     running_treadle,
     treadle_source,
 )
-from treadle.client import Client
-from treadle.models import MANIFEST
 
 MODEL_DIR = "model"
 CACHE_MARKER = ".complete"

@@ -14,9 +14,11 @@ from treadle.events import EventService
 from treadle.features import FeatureService
 from treadle.lineage import LineageService
 from treadle.ops import Service
+from treadle.orchestration import PipelineService, ScheduleService
 from treadle.registry import RegistryService, WebhookService
 from treadle.rollout import RolloutService
 from treadle.store import Store, is_sql_uri
+from treadle.studies import StudyService
 from treadle.tracking import TrackingService
 
 
@@ -34,6 +36,9 @@ class Backend:
     datasets: DatasetService
     features: FeatureService
     rollout: RolloutService
+    pipelines: PipelineService
+    schedules: ScheduleService
+    tuning: StudyService
     blobs: BlobStore
     store: Store | None = None  # only for local backends
 
@@ -49,6 +54,9 @@ class Backend:
             self.datasets,
             self.features,
             self.rollout,
+            self.pipelines,
+            self.schedules,
+            self.tuning,
         )
 
 
@@ -74,6 +82,9 @@ def local_backend(uri: str, artifacts: str) -> Backend:
         datasets=datasets,
         features=FeatureService(store, blobs, datasets, Settings().online_store),
         rollout=RolloutService(store, registry),
+        pipelines=PipelineService(store, blobs),
+        schedules=ScheduleService(store),
+        tuning=StudyService(store),
         blobs=blobs,
         store=store,
     )
@@ -95,6 +106,9 @@ def remote_backend(uri: str, token: str | None = None) -> Backend:
         datasets=remote_service(http, DatasetService),
         features=remote_service(http, FeatureService),
         rollout=remote_service(http, RolloutService),
+        pipelines=remote_service(http, PipelineService),
+        schedules=remote_service(http, ScheduleService),
+        tuning=remote_service(http, StudyService),
         blobs=RemoteBlobStore(http),
     )
 

@@ -16,8 +16,10 @@ from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.events import EventService
 from treadle.features import FeatureService
 from treadle.lineage import LineageService
+from treadle.orchestration import PipelineService, ScheduleService
 from treadle.registry import Alias, AliasMove, ModelVersion, RegistryService, WebhookService
 from treadle.rollout import RolloutService
+from treadle.studies import StudyService
 from treadle.tracking import ArtifactIn, Experiment, Metric, MetricSeries, Run, RunPage, TrackingService
 
 
@@ -65,6 +67,18 @@ class Client:
     @property
     def rollout(self) -> RolloutService:
         return self._backend.rollout
+
+    @property
+    def pipelines(self) -> PipelineService:
+        return self._backend.pipelines
+
+    @property
+    def schedules(self) -> ScheduleService:
+        return self._backend.schedules
+
+    @property
+    def tuning(self) -> StudyService:
+        return self._backend.tuning
 
     @property
     def artifacts(self) -> Any:

@@ -1,0 +1,3 @@
+"""``treadle scheduler``: the pipeline scheduler loop without the HTTP server."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""``treadle train``: a distributed training launch."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Pipelines: ``@step`` and ``@pipeline``, executors, caching, triggers and built-in components."""

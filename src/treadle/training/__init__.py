@@ -1,0 +1,1 @@
+"""Training: recorded environments rebuilt as virtualenvs, and distributed launches (torch elastic, Ray Train)."""

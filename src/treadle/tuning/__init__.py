@@ -1,0 +1,1 @@
+"""Hyperparameter tuning on Optuna's ask-and-tell, with study state in treadle's store (``td.tune``)."""
