@@ -7,7 +7,9 @@
     ├── AlreadyExists       a name or key that is taken                 (HTTP 409)
     ├── InvalidArgument     bad input: wrong type, bad filter, bad path (HTTP 400)
     │   └── ParamConflict   a param re-set to a different value         (HTTP 400)
+    ├── Conflict            the object is not in the state the call needs (HTTP 409)
     ├── Unauthorized        missing or bad credentials                   (HTTP 401)
+    │   └── Forbidden       credentials that do not allow this           (HTTP 403)
     ├── SchemaOutOfDate     the store's schema is older than this code  (HTTP 503)
     ├── CorruptBlob         a blob's bytes do not match its digest       (HTTP 500)
     ├── ModelError          a served model raised while predicting       (HTTP 500)
@@ -53,9 +55,19 @@ class ParamConflict(InvalidArgument):
     code = "PARAM_CONFLICT"
 
 
+class Conflict(TreadleError):
+    code = "CONFLICT"
+    status = 409
+
+
 class Unauthorized(TreadleError):
     code = "UNAUTHORIZED"
     status = 401
+
+
+class Forbidden(Unauthorized):
+    code = "FORBIDDEN"
+    status = 403
 
 
 class SchemaOutOfDate(TreadleError):
@@ -99,7 +111,9 @@ _BY_CODE: dict[str, type[TreadleError]] = {
         AlreadyExists,
         InvalidArgument,
         ParamConflict,
+        Conflict,
         Unauthorized,
+        Forbidden,
         SchemaOutOfDate,
         CorruptBlob,
         ModelError,
