@@ -21,8 +21,12 @@ events_table = Table(
 )
 
 
+_INSERT = insert(events_table)  # built once: this runs in most write transactions
+
+
 def insert_event(conn: Connection, kind: str, subject: str, payload: dict[str, Any]) -> int:
-    result = conn.execute(insert(events_table).values(kind=kind, subject=subject, payload=payload, created_at=now_ms()))
+    event = {"kind": kind, "subject": subject, "payload": payload, "created_at": now_ms()}
+    result = conn.execute(_INSERT, event)
     pk = result.inserted_primary_key
     assert pk is not None
     return int(pk[0])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select
 
 from treadle.errors import InvalidArgument
 from treadle.lineage._store import edges_table, nodes_table
-from treadle.store import dialect_insert, now_ms
+from treadle.store import dialect_insert, insert_for, now_ms, per_dialect
 
 NodeKind = Literal["artifact", "execution", "context"]
 EdgeType = Literal["input", "output", "attribution", "association"]
@@ -42,24 +42,41 @@ def put_node(
         result = conn.execute(dialect_insert(conn, nodes_table).values(**values, created_at=now_ms()))
         assert result.inserted_primary_key is not None
         return int(result.inserted_primary_key[0])
-    stmt = dialect_insert(conn, nodes_table).values(**values, created_at=now_ms())
-    conn.execute(stmt.on_conflict_do_nothing(index_elements=["external_id"]))
-    node_id = int(conn.execute(select(nodes_table.c.id).where(nodes_table.c.external_id == external_id)).scalar_one())
-    if properties is not None or uri is not None:
-        conn.execute(
-            update(nodes_table).where(nodes_table.c.id == node_id).values(name=name, uri=uri, properties=props)
-        )
-    return node_id
+    if properties is not None or uri is not None:  # create or refresh: one statement
+        return int(conn.execute(_upsert_node(conn), {**values, "created_at": now_ms()}).scalar_one())
+    found = conn.execute(_node_by_external_id, {"external_id": external_id}).scalar()
+    if found is not None:  # the common case (an experiment's context, a run's node): one read
+        return int(found)
+    conn.execute(_insert_node(conn), {**values, "created_at": now_ms()})
+    return int(conn.execute(_node_by_external_id, {"external_id": external_id}).scalar_one())
+
+
+_node_by_external_id = select(nodes_table.c.id).where(nodes_table.c.external_id == bindparam("external_id"))
+
+
+@per_dialect
+def _insert_node(dialect: str) -> Any:
+    return insert_for(dialect, nodes_table).on_conflict_do_nothing(index_elements=["external_id"])
+
+
+@per_dialect
+def _upsert_node(dialect: str) -> Any:
+    stmt = insert_for(dialect, nodes_table)
+    refreshed = {"name": stmt.excluded.name, "uri": stmt.excluded.uri, "properties": stmt.excluded.properties}
+    return stmt.on_conflict_do_update(index_elements=["external_id"], set_=refreshed).returning(nodes_table.c.id)
 
 
 def link(conn: Connection, type: EdgeType, source_id: int, target_id: int, path: str | None = None) -> None:
     """Add an edge once; adding it again is a no-op."""
     if type not in EDGE_ENDS:
         raise InvalidArgument(f"edge type must be one of {sorted(EDGE_ENDS)}, not {type!r}")
-    stmt = dialect_insert(conn, edges_table).values(
-        type=type, source_id=source_id, target_id=target_id, path=path, created_at=now_ms()
-    )
-    conn.execute(stmt.on_conflict_do_nothing(index_elements=["type", "source_id", "target_id"]))
+    edge = dict(type=type, source_id=source_id, target_id=target_id, path=path, created_at=now_ms())
+    conn.execute(_insert_edge(conn), edge)
+
+
+@per_dialect
+def _insert_edge(dialect: str) -> Any:
+    return insert_for(dialect, edges_table).on_conflict_do_nothing(index_elements=["type", "source_id", "target_id"])
 
 
 def delete_nodes(conn: Connection, external_ids: list[str], prefix: str | None = None) -> None:

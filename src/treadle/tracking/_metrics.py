@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, or_, select
 
-from treadle.store import dialect_insert
+from treadle.store import insert_for, per_dialect
 from treadle.tracking import _tables as t
 from treadle.tracking._records import Metric, MetricSeries
 
@@ -34,8 +34,7 @@ def insert_points(conn: Connection, run_id: str, points: Sequence[Metric]) -> in
         }
         for p in points
     ]
-    stmt = dialect_insert(conn, _P).on_conflict_do_nothing()
-    stmt = stmt.returning(_P.c.key, _P.c.step, _P.c.timestamp, _P.c.value, _P.c.is_nan)
+    stmt = _insert_points(conn)
     # Plain tuples: positional unpacking is ~20x cheaper than Row attribute access on this hot path.
     inserted = [tuple(row) for row in conn.execute(stmt, rows)]
     if inserted:
@@ -44,22 +43,32 @@ def insert_points(conn: Connection, run_id: str, points: Sequence[Metric]) -> in
     return len(inserted)
 
 
+@per_dialect
+def _insert_points(dialect: str) -> Any:
+    stmt = insert_for(dialect, _P).on_conflict_do_nothing()
+    return stmt.returning(_P.c.key, _P.c.step, _P.c.timestamp, _P.c.value, _P.c.is_nan)
+
+
+@per_dialect
+def _upsert_latest(dialect: str) -> Any:
+    stmt = insert_for(dialect, t.latest_metrics)
+    ex, lm = stmt.excluded, t.latest_metrics.c
+    newer = or_(ex.step > lm.step, (ex.step == lm.step) & (ex.timestamp >= lm.timestamp))
+    return stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={"step": ex.step, "timestamp": ex.timestamp, "value": ex.value, "is_nan": ex.is_nan},
+        where=newer,
+    )
+
+
 def _update_latest(conn: Connection, run_id: str, inserted: Sequence[Any]) -> None:
     best: dict[str, tuple[Any, ...]] = {}
     for row in inserted:
         cur = best.get(row[0])
         if cur is None or row[1:3] >= cur[1:3]:
             best[row[0]] = row
-    stmt = dialect_insert(conn, t.latest_metrics)
-    ex, lm = stmt.excluded, t.latest_metrics.c
-    newer = or_(ex.step > lm.step, (ex.step == lm.step) & (ex.timestamp >= lm.timestamp))
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["run_id", "key"],
-        set_={"step": ex.step, "timestamp": ex.timestamp, "value": ex.value, "is_nan": ex.is_nan},
-        where=newer,
-    )
     conn.execute(
-        stmt,
+        _upsert_latest(conn),
         [
             {"run_id": run_id, "key": key, "step": step, "timestamp": ts, "value": value, "is_nan": is_nan}
             for key, step, ts, value, is_nan in best.values()
@@ -69,6 +78,25 @@ def _update_latest(conn: Connection, run_id: str, inserted: Sequence[Any]) -> No
 
 def _merge_min(old: Any, new: Any, pick_new: Any) -> Any:
     return case((old.is_(None), new), (new.is_(None), old), (pick_new, new), else_=old)
+
+
+@per_dialect
+def _upsert_rollups(dialect: str) -> Any:
+    stmt = insert_for(dialect, _R)
+    ex, c = stmt.excluded, _R.c
+    newer = or_(ex.last_step > c.last_step, (ex.last_step == c.last_step) & (ex.last_timestamp >= c.last_timestamp))
+    return stmt.on_conflict_do_update(
+        index_elements=["run_id", "key", "level", "bucket"],
+        set_={
+            "count": c.count + ex.count,
+            "sum": c.sum + ex.sum,
+            "min": _merge_min(c.min, ex.min, ex.min < c.min),
+            "max": _merge_min(c.max, ex.max, ex.max > c.max),
+            "last_step": case((newer, ex.last_step), else_=c.last_step),
+            "last_timestamp": case((newer, ex.last_timestamp), else_=c.last_timestamp),
+            "last_value": case((newer, ex.last_value), else_=c.last_value),
+        },
+    )
 
 
 def _update_rollups(conn: Connection, run_id: str, inserted: Sequence[Any]) -> None:
@@ -89,23 +117,8 @@ def _update_rollups(conn: Connection, run_id: str, inserted: Sequence[Any]) -> N
                     a["sum"] += value
             if (step, ts) >= a["last"][:2]:
                 a["last"] = (step, ts, value)
-    stmt = dialect_insert(conn, _R)
-    ex, c = stmt.excluded, _R.c
-    newer = or_(ex.last_step > c.last_step, (ex.last_step == c.last_step) & (ex.last_timestamp >= c.last_timestamp))
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["run_id", "key", "level", "bucket"],
-        set_={
-            "count": c.count + ex.count,
-            "sum": c.sum + ex.sum,
-            "min": _merge_min(c.min, ex.min, ex.min < c.min),
-            "max": _merge_min(c.max, ex.max, ex.max > c.max),
-            "last_step": case((newer, ex.last_step), else_=c.last_step),
-            "last_timestamp": case((newer, ex.last_timestamp), else_=c.last_timestamp),
-            "last_value": case((newer, ex.last_value), else_=c.last_value),
-        },
-    )
     conn.execute(
-        stmt,
+        _upsert_rollups(conn),
         [
             {
                 "run_id": run_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +24,7 @@ from treadle.errors import AlreadyExists, InvalidArgument, NotFound, ParamConfli
 from treadle.events import emit
 from treadle.lineage import delete_nodes, link, put_node
 from treadle.ops import Service, operation
-from treadle.store import Store, dialect_insert, now_ms
+from treadle.store import Store, dialect_insert, insert_for, now_ms, per_dialect
 from treadle.tracking import _tables as t
 from treadle.tracking._metrics import insert_points, read_history
 from treadle.tracking._records import (
@@ -57,6 +57,17 @@ from treadle.tracking._store import (
 
 MAX_BATCH_POINTS = 100_000
 MAX_RESULTS = 50_000
+
+
+@per_dialect
+def _insert_params(dialect: str) -> Any:
+    return insert_for(dialect, t.params).on_conflict_do_nothing()
+
+
+@per_dialect
+def _upsert_tags(dialect: str) -> Any:
+    stmt = insert_for(dialect, t.tags)
+    return stmt.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": stmt.excluded.value})
 
 
 def run_manifest(run_id: str) -> str:
@@ -213,6 +224,7 @@ class TrackingService(Service):
                 raise InvalidArgument(f"experiment {exp.name!r} is deleted; restore it before adding runs")
             if parent_id is not None:
                 run_row(conn, parent_id)
+            started = start_time or now_ms()
             conn.execute(
                 insert(t.runs).values(
                     id=run_id,
@@ -220,7 +232,7 @@ class TrackingService(Service):
                     parent_id=parent_id,
                     name=name,
                     status="RUNNING",
-                    start_time=start_time or now_ms(),
+                    start_time=started,
                     description=description,
                     lifecycle="active",
                 )
@@ -238,7 +250,17 @@ class TrackingService(Service):
             ctx = put_node(conn, "context", "treadle.Experiment", exp.name, external_id=f"experiment:{exp.id}")
             link(conn, "association", ctx, node)
             emit(conn, "run_started", f"run:{run_id}", experiment_id=exp.id, name=name)
-            return load_runs(conn, [run_row(conn, run_id)])[0]
+            # A new run has no params or metrics yet: no need to read it back.
+            return Run(
+                id=run_id,
+                experiment_id=str(exp.id),
+                parent_id=parent_id,
+                name=name,
+                status="RUNNING",
+                start_time=started,
+                description=description,
+                tags={k: str(v) for k, v in (tags or {}).items()},
+            )
 
     @operation
     def get_run(self, run_id: str) -> Run:
@@ -375,8 +397,7 @@ class TrackingService(Service):
 
     def _put_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
         clean = {check_key(k, "param"): check_value(k, str(v), MAX_PARAM_VALUE, "param") for k, v in params.items()}
-        stmt = dialect_insert(conn, t.params).on_conflict_do_nothing()
-        conn.execute(stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in clean.items()])
+        conn.execute(_insert_params(conn), [{"run_id": run_id, "key": k, "value": v} for k, v in clean.items()])
         stored = dict(
             conn.execute(
                 select(t.params.c.key, t.params.c.value).where(
@@ -399,10 +420,7 @@ class TrackingService(Service):
             {"run_id": run_id, "key": check_key(k, "tag"), "value": check_value(k, str(v), MAX_TAG_VALUE, "tag")}
             for k, v in tags.items()
         ]
-        stmt = dialect_insert(conn, t.tags)
-        conn.execute(
-            stmt.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}), rows
-        )
+        conn.execute(_upsert_tags(conn), rows)
 
     @operation
     def set_tag(self, run_id: str, key: str, value: str) -> None:
