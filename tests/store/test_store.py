@@ -14,8 +14,11 @@ import treadle.datasets._tables
 import treadle.events
 import treadle.features._tables
 import treadle.lineage
+import treadle.orchestration._schedule_tables
+import treadle.orchestration._tables
 import treadle.registry
 import treadle.rollout._tables
+import treadle.studies._tables
 import treadle.tracking  # noqa: F401  (registers every table on the shared metadata)
 from treadle.errors import InvalidArgument, SchemaOutOfDate
 from treadle.store import Store, current_revision, head_revision, metadata, upgrade

@@ -20,6 +20,7 @@ from treadle.orchestration._records import (
     StepStatus,
     TriggerKind,
 )
+from treadle.orchestration._runs import insert_run
 from treadle.orchestration._schedules import ScheduleService
 from treadle.orchestration._service import PipelineService
 
@@ -43,4 +44,5 @@ __all__ = [
     "StepSpec",
     "StepStatus",
     "TriggerKind",
+    "insert_run",
 ]

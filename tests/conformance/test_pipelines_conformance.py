@@ -1,0 +1,1 @@
+from treadle.testing.pipelines import *  # noqa: F403
