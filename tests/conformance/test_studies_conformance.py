@@ -1,0 +1,1 @@
+from treadle.testing.studies import *  # noqa: F403
