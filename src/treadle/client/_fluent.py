@@ -13,6 +13,8 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -63,7 +65,20 @@ def set_uri(uri: str | None = None, artifacts: str | None = None) -> Client:
         return state.client
 
 
+class _Attached(threading.local):
+    """Per thread: the run a pipeline step logs to, its backend and its metric batcher."""
+
+    run: ActiveRun | None = None
+    client: Client | None = None
+    batcher: MetricBatcher | None = None
+
+
+_attached = _Attached()
+
+
 def get_client() -> Client:
+    if _attached.client is not None:
+        return _attached.client
     state = _current()
     with state.lock:
         if state.client is None:
@@ -72,6 +87,11 @@ def get_client() -> Client:
 
 
 def _batcher() -> MetricBatcher:
+    attached = _attached.client
+    if attached is not None:
+        if _attached.batcher is None:
+            _attached.batcher = MetricBatcher(lambda run_id, points: attached.tracking.log_batch(run_id, points))
+        return _attached.batcher
     state = _current()
     with state.lock:
         if state.batcher is None:
@@ -94,13 +114,40 @@ def set_experiment(name: str) -> Experiment:
     return exp
 
 
-class ActiveRun:
-    """A run being logged to; a context manager that ends it (FAILED if an exception escapes)."""
+def _launched_run() -> str | None:
+    """The run a distributed launch (``treadle.training``) created for this worker process, if any."""
+    return os.environ.get("TREADLE_RUN_ID") or None
 
-    def __init__(self, run: Run, system_metrics: SystemMetrics | None) -> None:
+
+def _rank_prefix(run_id: str) -> str:
+    """``rank{r}/`` for a non-zero rank logging to its launch's run, so ranks never collide; else ''."""
+    if run_id != _launched_run():
+        return ""
+    rank = int(os.environ.get("TREADLE_RANK") or os.environ.get("RANK") or 0)
+    return f"rank{rank}/" if rank else ""
+
+
+def _ranked(run_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    prefix = _rank_prefix(run_id)
+    return {prefix + k: v for k, v in data.items()} if prefix else data
+
+
+def _ranked_path(run_id: str, path: str | None) -> str | None:
+    prefix = _rank_prefix(run_id)
+    return (prefix + (path or "")).rstrip("/") if prefix else path
+
+
+class ActiveRun:
+    """A run being logged to; a context manager that ends it (FAILED if an exception escapes).
+
+    ``attached``: the run belongs to a distributed launch; leaving only flushes, the launcher ends it.
+    """
+
+    def __init__(self, run: Run, system_metrics: SystemMetrics | None, attached: bool = False) -> None:
         self.run = run
         self.id = run.id
         self._system_metrics = system_metrics
+        self.attached = attached
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -127,10 +174,21 @@ def start_run(
     log_system_metrics: bool | None = None,
     capture_environment: bool | None = None,
 ) -> ActiveRun:
-    """Start (or with ``run_id`` resume) a run in the current experiment; use it with ``with``."""
+    """Start (or with ``run_id`` resume) a run in the current experiment; use it with ``with``.
+
+    In a worker of ``treadle.training.launch`` (``TREADLE_RUN_ID`` set) a plain ``start_run()``
+    attaches to the launch's run instead: it is not re-created, resumed or ended here.
+    """
     state = _current()
     client = get_client()
     settings = Settings()
+    launched = _launched_run()
+    if launched is not None and run_id is None and not nested and not state.runs:
+        active = ActiveRun(client.tracking.get_run(launched), None, attached=True)
+        state.runs.append(active)
+        if tags:
+            set_tags(tags)  # rank-prefixed like any other tag
+        return active
     if state.runs and not nested and run_id is None:
         raise InvalidArgument(
             f"run {state.runs[-1].id} is already active; end it first or pass nested=True for a child run"
@@ -166,14 +224,41 @@ def start_run(
 
 
 def active_run() -> ActiveRun | None:
+    if _attached.run is not None:
+        return _attached.run
     runs = _current().runs
     return runs[-1] if runs else None
+
+
+@contextmanager
+def attached_run(run_id: str, client: Client, experiment_id: str | None = None) -> Iterator[ActiveRun]:
+    """Make ``run_id`` the active run of this thread for the block, logging through ``client``,
+    without owning it.
+
+    The pipeline engine runs each step in a tracked run it creates and ends itself; inside the step
+    ``td.log_metric`` and friends must land in that run, also when steps run in parallel threads.
+    Leaving the block flushes the step's points but does not end the run.
+    """
+    # The owner just created the run: a stand-in record (id and experiment) saves a read per step.
+    stand_in = Run.model_construct(id=run_id, name=None, experiment_id=experiment_id)
+    active = ActiveRun(stand_in, None, attached=True)
+    saved = (_attached.run, _attached.client, _attached.batcher)
+    _attached.run, _attached.client, _attached.batcher = active, client, None
+    try:
+        yield active
+    finally:
+        batcher = _attached.batcher
+        _attached.run, _attached.client, _attached.batcher = saved
+        if batcher is not None:
+            batcher.close()
 
 
 def _run_id(run_id: str | None = None) -> str:
     if run_id is not None:
         return run_id
     run = active_run()
+    if run is None and _launched_run() is not None:
+        run = start_run()  # a launched worker logs to its launch's run without start_run
     if run is None:
         raise InvalidArgument("no active run: call td.start_run() first (or pass run_id=)")
     return run.id
@@ -190,6 +275,9 @@ def end_run(status: RunStatus = "FINISHED", run_id: str | None = None) -> Run | 
         if active._system_metrics is not None:
             active._system_metrics.stop()
         state.runs.remove(active)
+        if active.attached:
+            flush()
+            return None
     try:
         flush()
     finally:
@@ -199,6 +287,8 @@ def end_run(status: RunStatus = "FINISHED", run_id: str | None = None) -> Run | 
 
 def flush(timeout: float | None = None) -> None:
     """Send every queued metric point now; raises ``BatchError`` if any batch failed."""
+    if _attached.batcher is not None:
+        _attached.batcher.flush(timeout)
     state = _current()
     if state.batcher is not None:
         state.batcher.flush(timeout)
@@ -215,6 +305,7 @@ def log_metric(
         if step is None:
             step = state.steps.get(counter, -1) + 1
         state.steps[counter] = max(step, state.steps.get(counter, -1))
+    key = _rank_prefix(rid) + key
     metric = Metric(key=key, value=float(value), step=step, timestamp=timestamp or int(time.time() * 1000))
     _batcher().add(rid, metric)
 
@@ -229,7 +320,8 @@ def log_param(key: str, value: Any) -> None:
 
 
 def log_params(params: dict[str, Any]) -> None:
-    get_client().log_batch(_run_id(), params=params)
+    rid = _run_id()
+    get_client().log_batch(rid, params=_ranked(rid, params))
 
 
 def set_tag(key: str, value: Any) -> None:
@@ -237,34 +329,41 @@ def set_tag(key: str, value: Any) -> None:
 
 
 def set_tags(tags: dict[str, Any]) -> None:
-    get_client().log_batch(_run_id(), tags=tags)
+    rid = _run_id()
+    get_client().log_batch(rid, tags=_ranked(rid, tags))
 
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-    get_client().log_artifact(_run_id(), local_path, artifact_path)
+    rid = _run_id()
+    get_client().log_artifact(rid, local_path, _ranked_path(rid, artifact_path))
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-    get_client().log_artifacts(_run_id(), local_dir, artifact_path)
+    rid = _run_id()
+    get_client().log_artifacts(rid, local_dir, _ranked_path(rid, artifact_path))
 
 
 def log_text(text: str, artifact_file: str) -> None:
-    get_client().log_text(_run_id(), text, artifact_file)
+    rid = _run_id()
+    get_client().log_text(rid, text, _ranked_path(rid, artifact_file) or artifact_file)
 
 
 def log_dict(data: Any, artifact_file: str) -> None:
     """Save a dict as JSON, or YAML when ``artifact_file`` ends in .yaml/.yml."""
-    get_client().log_dict(_run_id(), data, artifact_file)
+    rid = _run_id()
+    get_client().log_dict(rid, data, _ranked_path(rid, artifact_file) or artifact_file)
 
 
 def log_figure(figure: Any, artifact_file: str) -> None:
     """Save a matplotlib or plotly figure (png, svg, pdf; html/json for plotly)."""
-    get_client().log_figure(_run_id(), figure, artifact_file)
+    rid = _run_id()
+    get_client().log_figure(rid, figure, _ranked_path(rid, artifact_file) or artifact_file)
 
 
 def log_table(data: Any, artifact_file: str) -> None:
     """Save a DataFrame (or dict of columns) as .json (split orientation), .csv or .parquet."""
-    get_client().log_table(_run_id(), data, artifact_file)
+    rid = _run_id()
+    get_client().log_table(rid, data, _ranked_path(rid, artifact_file) or artifact_file)
 
 
 def log_input(source: Any, name: str | None = None) -> None:

@@ -131,9 +131,7 @@ def treadle_source() -> tuple[list[str], str]:
             path = unquote(urlparse(url).path)
             return ["-e", path], f"treadle (editable, from {path})"
         return [f"treadle=={dist.version}"], f"treadle=={dist.version}"
-    import treadle
-
-    checkout = Path(treadle.__file__).resolve().parents[2]
+    checkout = Path(__file__).resolve().parents[3]  # src/treadle/training/_venv.py -> the checkout
     if (checkout / "pyproject.toml").is_file():
         return ["-e", str(checkout)], f"treadle (editable, from {checkout})"
     raise StepFailed("cannot tell where the running treadle came from; install it with pip first")
@@ -141,9 +139,9 @@ def treadle_source() -> tuple[list[str], str]:
 
 def running_treadle() -> str:
     """``version path`` of the treadle running this command (compare with :meth:`Venv.treadle_location`)."""
-    import treadle
+    from treadle._version import __version__
 
-    return f"{treadle.__version__} {treadle.__file__}"
+    return f"{__version__} {Path(__file__).parents[1] / '__init__.py'}"
 
 
 def can_build_offline() -> bool:
