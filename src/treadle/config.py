@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     server_accept_code: bool = False
     # Server: seconds between webhook delivery passes; 0 turns the dispatcher off.
     webhook_interval_s: float = 2.0
+    # Server: run the pipeline scheduler loop (`treadle server` turns it on; see treadle.pipelines.Scheduler).
+    scheduler: bool = False
+    scheduler_poll_s: float = 1.0
+    scheduler_max_concurrent: int = 4
 
 
 def get_settings() -> Settings:

@@ -21,8 +21,10 @@ from treadle.cli import (
     _models,
     _pipelines,
     _runs,
+    _scheduler,
     _serve,
     _server,
+    _train,
     _tune,
 )
 from treadle.cli._context import CliState
@@ -112,6 +114,8 @@ app.add_typer(_pipelines.app, name="pipelines")
 app.add_typer(_tune.app, name="tune")
 app.add_typer(_env.app, name="env")
 # treadle train / treadle scheduler are registered by their modules' work: see _train.py, _scheduler.py
+app.command("train", context_settings=_train.CONTEXT)(_train.train)
+app.command("scheduler")(_scheduler.scheduler)
 app.command("gc")(_artifacts.gc)
 app.add_typer(_db.app, name="db")
 app.command("demo")(_demo.demo)

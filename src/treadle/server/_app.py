@@ -17,6 +17,7 @@ from treadle.registry import WebhookDispatcher
 from treadle.server._blobs import blob_router
 from treadle.server._errors import install_error_handlers
 from treadle.server._operations import service_router
+from treadle.server._triggers import trigger_router
 
 
 def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
@@ -37,7 +38,19 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
         dispatcher = WebhookDispatcher(backend.webhooks, settings.webhook_interval_s)
         if settings.webhook_interval_s > 0:
             dispatcher.start()
+        scheduler = None
+        if settings.scheduler:  # on for `treadle server` (see run_server); any number of workers share a lease
+            from treadle.pipelines._scheduler import Scheduler
+
+            scheduler = Scheduler(
+                uri,
+                artifacts or settings.artifacts,
+                poll_s=settings.scheduler_poll_s,
+                max_concurrent=settings.scheduler_max_concurrent,
+            ).start()
         yield
+        if scheduler is not None:
+            scheduler.stop()
         if settings.webhook_interval_s > 0:
             dispatcher.stop()
 
@@ -54,6 +67,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     for service in backend.services():
         app.include_router(service_router(service))
     app.include_router(blob_router(backend.artifacts))
+    app.include_router(trigger_router(backend.schedules))  # POST /pipelines/{name}/trigger (webhook token)
     app.include_router(online_router(lambda: backend.features))  # POST /features/online, the fast lookup path
 
     @app.get("/health", tags=["server"])

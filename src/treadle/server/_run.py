@@ -18,6 +18,7 @@ def run_server(
     artifacts = artifacts or settings.artifacts
     # Workers read their configuration from the environment; migrate once before they start.
     os.environ["TREADLE_URI"] = uri
+    os.environ.setdefault("TREADLE_SCHEDULER", "true")  # a served store runs its pipeline triggers
     os.environ["TREADLE_ARTIFACTS"] = os.path.abspath(artifacts) if "://" not in artifacts else artifacts
     Store(uri).dispose()
     uvicorn.run(
