@@ -16,8 +16,10 @@ from treadle.ui._feature_view import feature_view_router
 from treadle.ui._features import features_router
 from treadle.ui._model_version import version_router
 from treadle.ui._models import models_router
+from treadle.ui._pipelines import pipelines_router
 from treadle.ui._render import STATIC_DIR
 from treadle.ui._runs import runs_router
+from treadle.ui._studies import studies_router
 
 if TYPE_CHECKING:
     from treadle.client._backend import Backend
@@ -35,4 +37,6 @@ def ui_router(backend: Backend) -> APIRouter:
     router.include_router(features_router(backend))  # /features, /features/entities/{name}
     router.include_router(feature_view_router(backend))  # /features/views/{name}
     router.include_router(deployments_router(backend))  # /deployments[/{name}]
+    router.include_router(pipelines_router(backend))  # /pipelines[/{name}], /pipelines/runs/{id}
+    router.include_router(studies_router(backend))  # /studies[/{name}]
     return router

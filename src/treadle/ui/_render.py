@@ -37,7 +37,7 @@ def fmt_number(v: Any) -> str:
 
 
 def _env() -> Environment:
-    from treadle import __version__
+    from treadle._version import __version__
 
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
