@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from treadle.client import _fluent
 from treadle.client._backend import reset_backends
 
 PG_ADMIN = os.environ.get("TREADLE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -50,6 +51,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     monkeypatch.setenv("TREADLE_CAPTURE_ENVIRONMENT", "false")
     monkeypatch.setenv("TREADLE_CACHE", str(tmp_path / "model-cache"))
     yield
+    state = _fluent._state  # the fluent API's default client must not outlive this test's TREADLE_URI
+    if state.batcher is not None:
+        state.batcher.close()
+    _fluent._state = _fluent._State()
     reset_backends()
 
 

@@ -1,10 +1,13 @@
 """treadle: the whole machine-learning loop in one package.
 
 ``import treadle as td``; ``td.set_experiment``, ``with td.start_run(): td.log_metric(...)``,
-``td.Client(uri)`` for explicit use. ``TREADLE_URI`` selects a local database or a server.
+``td.Client(uri)`` for explicit use; ``@td.step`` / ``@td.pipeline`` for pipelines, ``td.tune`` for
+hyperparameter studies, ``td.training.launch`` for distributed training. ``TREADLE_URI`` selects a local
+database or a server.
 """
 
-from treadle import data, datasets, errors, features
+from treadle import data, datasets, errors, features, pipelines, training, tuning
+from treadle._version import __version__
 from treadle.client import (
     ActiveRun,
     BatchError,
@@ -37,10 +40,10 @@ from treadle.client import (
 )
 from treadle.config import Settings
 from treadle.data import transform
+from treadle.pipelines import pipeline, step
 from treadle.rollout import deployments
 from treadle.tracking import Experiment, Metric, MetricSeries, Run, RunPage
-
-__version__ = "0.1.0"
+from treadle.tuning import load_study, tune
 
 __all__ = [
     "ActiveRun",
@@ -63,6 +66,7 @@ __all__ = [
     "flush",
     "get_client",
     "load_model",
+    "load_study",
     "log_artifact",
     "log_artifacts",
     "log_dict",
@@ -75,6 +79,8 @@ __all__ = [
     "log_params",
     "log_table",
     "log_text",
+    "pipeline",
+    "pipelines",
     "register_model",
     "search_runs",
     "set_alias",
@@ -83,5 +89,9 @@ __all__ = [
     "set_tags",
     "set_uri",
     "start_run",
+    "step",
+    "training",
     "transform",
+    "tune",
+    "tuning",
 ]

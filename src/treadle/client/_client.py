@@ -34,7 +34,8 @@ class Client:
     def __init__(self, uri: str | None = None, artifacts: str | None = None, token: str | None = None) -> None:
         settings = Settings()
         self.uri = uri or settings.uri
-        self._backend: Backend = get_backend(self.uri, artifacts or settings.artifacts, token or settings.token)
+        self.artifacts_root = artifacts or settings.artifacts  # where blobs live (pipeline steps reattach)
+        self._backend: Backend = get_backend(self.uri, self.artifacts_root, token or settings.token)
 
     @property
     def tracking(self) -> TrackingService:
