@@ -6,7 +6,9 @@ hyperparameter studies, ``td.training.launch`` for distributed training. ``TREAD
 database or a server.
 """
 
-from treadle import data, datasets, errors, features, pipelines, training, tuning
+from typing import Any as _Any
+
+from treadle import data, datasets, errors, features, pipelines, training
 from treadle._version import __version__
 from treadle.client import (
     ActiveRun,
@@ -43,7 +45,6 @@ from treadle.data import transform
 from treadle.pipelines import pipeline, step
 from treadle.rollout import deployments
 from treadle.tracking import Experiment, Metric, MetricSeries, Run, RunPage
-from treadle.tuning import load_study, tune
 
 __all__ = [
     "ActiveRun",
@@ -95,3 +96,12 @@ __all__ = [
     "tune",
     "tuning",
 ]
+
+
+def __getattr__(name: str) -> _Any:
+    """``td.tune``, ``td.load_study`` and ``td.tuning`` import Optuna on first use, not with treadle."""
+    if name in ("tune", "load_study", "tuning"):
+        import treadle.tuning
+
+        return treadle.tuning if name == "tuning" else getattr(treadle.tuning, name)
+    raise AttributeError(f"module 'treadle' has no attribute {name!r}")

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, case, func, or_, select
+from sqlalchemy import Connection, bindparam, case, func, or_, select
 
 from treadle.store import insert_for, per_dialect
 from treadle.tracking import _tables as t
@@ -265,11 +265,17 @@ def _raw(conn: Connection, run_id: str, key: str, start: int | None, end: int | 
     )
 
 
+_LM = t.latest_metrics.c
+_LATEST = select(_LM.run_id, _LM.key, _LM.value, _LM.is_nan)
+_LATEST_ONE = _LATEST.where(_LM.run_id == bindparam("run_id"))  # the common case, without IN's expansion
+
+
 def latest_by_run(conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = defaultdict(dict)
-    lm = t.latest_metrics.c
-    for run_id, key, value, is_nan in conn.execute(
-        select(lm.run_id, lm.key, lm.value, lm.is_nan).where(lm.run_id.in_(run_ids))
-    ):
+    if len(run_ids) == 1:
+        rows = conn.execute(_LATEST_ONE, {"run_id": run_ids[0]})
+    else:
+        rows = conn.execute(_LATEST.where(_LM.run_id.in_(run_ids)))
+    for run_id, key, value, is_nan in rows:
         out[run_id][key] = math.nan if is_nan else value
     return out

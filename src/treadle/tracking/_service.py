@@ -47,6 +47,7 @@ from treadle.tracking._store import (
     check_key,
     check_metric,
     check_value,
+    experiment_head,
     experiment_pk,
     load_experiment,
     load_experiments,
@@ -224,7 +225,7 @@ class TrackingService(Service):
         run_id = uuid.uuid4().hex
         name = (name or random_name()).strip()[:256]
         with self._store.write() as conn:
-            exp = load_experiment(conn, experiment_id)
+            exp = experiment_head(conn, experiment_id)
             if exp.lifecycle != "active":
                 raise InvalidArgument(f"experiment {exp.name!r} is deleted; restore it before adding runs")
             if parent_id is not None:

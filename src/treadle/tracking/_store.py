@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from treadle.errors import InvalidArgument, NotFound
 from treadle.tracking import _tables as t
@@ -102,6 +102,19 @@ def experiment_pk(experiment_id: str | int) -> int:
     return pk
 
 
+_EXPERIMENT_HEAD = select(t.experiments.c.id, t.experiments.c.name, t.experiments.c.lifecycle).where(
+    t.experiments.c.id == bindparam("pk")
+)
+
+
+def experiment_head(conn: Connection, experiment_id: str | int) -> Any:
+    """An experiment's id, name and lifecycle in one read (what starting a run needs; no tags)."""
+    row = conn.execute(_EXPERIMENT_HEAD, {"pk": experiment_pk(experiment_id)}).first()
+    if row is None:
+        raise NotFound(f"experiment {experiment_id!r} does not exist")
+    return row
+
+
 def load_experiment(conn: Connection, experiment_id: str | int) -> Experiment:
     row = conn.execute(select(t.experiments).where(t.experiments.c.id == experiment_pk(experiment_id))).first()
     if row is None:
@@ -133,11 +146,18 @@ def _experiment(conn: Connection, rows: Sequence[Any]) -> list[Experiment]:
     ]
 
 
+_RUN_ROW = select(t.runs).where(t.runs.c.id == bindparam("run_id"))
+
+
 def run_row(conn: Connection, run_id: str) -> Any:
-    row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
+    row = conn.execute(_RUN_ROW, {"run_id": run_id}).first()
     if row is None:
         raise NotFound(f"run {run_id!r} does not exist")
     return row
+
+
+_PARAMS_ONE = select(t.params).where(t.params.c.run_id == bindparam("run_id"))
+_TAGS_ONE = select(t.tags).where(t.tags.c.run_id == bindparam("run_id"))
 
 
 def load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
@@ -146,11 +166,17 @@ def load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     params: dict[str, dict[str, str]] = defaultdict(dict)
     tags: dict[str, dict[str, str]] = defaultdict(dict)
     metrics: dict[str, dict[str, float]] = {}
-    if ids:
+    if len(ids) == 1:  # one run (get, update, end): plain equality, statements built once
+        for run_id, k, v in conn.execute(_PARAMS_ONE, {"run_id": ids[0]}):
+            params[run_id][k] = v
+        for run_id, k, v in conn.execute(_TAGS_ONE, {"run_id": ids[0]}):
+            tags[run_id][k] = v
+    elif ids:
         for run_id, k, v in conn.execute(select(t.params).where(t.params.c.run_id.in_(ids))):
             params[run_id][k] = v
         for run_id, k, v in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(ids))):
             tags[run_id][k] = v
+    if ids:
         metrics = latest_by_run(conn, ids)
     # Rows from our own tables are trusted: construct without re-validating (search returns many).
     return [

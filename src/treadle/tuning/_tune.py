@@ -21,7 +21,7 @@ from optuna.distributions import BaseDistribution
 from treadle.client import Client
 from treadle.client import _fluent as fluent
 from treadle.errors import InvalidArgument
-from treadle.studies import journal_storage
+from treadle.studies import flush_journal, journal_storage
 from treadle.tracking import Run
 from treadle.tuning import _study_run as sr
 from treadle.tuning._factory import directions_of, make_pruner, make_sampler
@@ -86,7 +86,7 @@ def tune(
     init = _worker_init(client, name, objective, sampler_obj, pruner_obj) if parallelism > 1 else None
     pool = _pool(executor, parallelism) if init is not None else None  # workers import while we set up
     try:
-        study = _open(client, name, dirs, sampler_obj, pruner_obj)
+        study = _open(client, name, dirs, sampler_obj, pruner_obj, buffered=pool is None)
         settings = {
             "treadle.study.sampler": sampler if isinstance(sampler, str) else type(sampler).__name__,
             "treadle.study.pruner": pruner if isinstance(pruner, str | None) else type(pruner).__name__,
@@ -95,6 +95,7 @@ def tune(
         }
         parent = sr.study_run(client, name, experiment, settings)
         sr.fail_stale_trials(study, client, parent)
+        flush_journal(study._storage)
     except BaseException:
         if pool is not None:
             pool.close()
@@ -118,6 +119,7 @@ def tune(
         raise
     finally:
         study._thread_local.in_optimize_loop = False
+        flush_journal(study._storage)
         sr.close_study_run(client, study, parent, status)
     return optuna.load_study(
         study_name=name, storage=journal_storage(client.tuning, name), sampler=sampler_obj, pruner=pruner_obj
@@ -156,6 +158,7 @@ class _Driver:
                 sr.finish_trial(self.study, trial.number, run, Outcome("FAIL", error="interrupted"), self.client)
                 raise
             sr.finish_trial(self.study, trial.number, run, outcome, self.client)
+            flush_journal(self.study._storage)  # one journal write per trial
 
     def parallel(self, remaining: int, deadline: float | None, pool: Any) -> None:
         from treadle.tuning._workers import Task
@@ -177,6 +180,7 @@ class _Driver:
             pool.close()
             for number, run in runs.items():  # interrupted: what was running failed
                 sr.finish_trial(self.study, number, run, Outcome("FAIL", error="interrupted"), self.client)
+            flush_journal(self.study._storage)
 
 
 def _open(
@@ -185,8 +189,11 @@ def _open(
     dirs: list[str],
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
+    buffered: bool,
 ) -> optuna.Study:
-    storage = journal_storage(client.tuning, name, fresh_reads=False)
+    # Serial: this process is the study's one writer, so its journal writes wait for each told trial.
+    # Parallel: workers write intermediate values too, so every write goes straight to the store.
+    storage = journal_storage(client.tuning, name, fresh_reads=False, buffered=buffered)
     study = optuna.create_study(
         storage=storage,
         study_name=name,
@@ -195,6 +202,7 @@ def _open(
         pruner=pruner,
         load_if_exists=True,
     )
+    flush_journal(storage)
     have = [d.name.lower() for d in study.directions]
     if have != dirs:
         raise InvalidArgument(
