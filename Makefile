@@ -37,6 +37,8 @@ bench: $(STAMP)
 	$(PY) bench/features.py
 	$(PY) bench/datasets.py
 	$(PY) bench/serving.py
+	$(PY) bench/pipelines.py
+	$(PY) bench/tuning.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
