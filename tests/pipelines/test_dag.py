@@ -203,3 +203,33 @@ def test_load_pipeline_from_a_file_and_run_it_queued(client: Client, tmp_path: P
         load_pipeline(f"{source}:missing")
     with pytest.raises(InvalidArgument, match=r"must be 'package.module:attr'"):
         load_pipeline("no-colon")
+
+
+def test_a_failed_scheduled_run_resumes_with_the_pipelines_own_executor(client: Client, tmp_path: Path) -> None:
+    source = tmp_path / "flaky.py"
+    flag = tmp_path / "ok"
+    source.write_text(
+        textwrap.dedent(
+            f"""
+            from pathlib import Path
+            from treadle.pipelines import pipeline, step
+
+            @step
+            def flaky(x: int) -> int:
+                if not Path({str(flag)!r}).exists():
+                    raise RuntimeError("not yet")
+                return x + 1
+
+            @pipeline
+            def once(x: int = 1) -> int:
+                return flaky(x)
+            """
+        )
+    )
+    flow = load_pipeline(f"{source}:once")
+    client.pipelines.register_pipeline(flow.spec)
+    queued = client.schedules.trigger("once")  # a schedule's or webhook's run: executor "default"
+    assert run_queued(queued.id, client=client).status == "FAILED"
+    flag.touch()
+    resumed = flow.resume(queued.id, client=client)  # not "unknown executor 'default'"
+    assert resumed.status == "SUCCEEDED" and resumed.output == 2

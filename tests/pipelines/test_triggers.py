@@ -220,3 +220,30 @@ def test_a_schedule_that_cannot_fire_skips_its_slot_and_the_others_still_fire(cl
     assert [r.pipeline for r in fired] == ["report"]
     assert client.schedules.get_schedule(broken.id).next_at == slot + 60_000  # skipped, not stuck
     assert client.schedules.get_schedule(fine.id).last_fired_at is not None
+
+
+def test_a_schedule_deleted_while_events_fire_does_not_stop_the_others(
+    client: td.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = client.schedules.create_schedule("train", "event", events=["dataset_version_created"]).schedule
+    second = client.schedules.create_schedule("report", "event", events=["dataset_version_created"]).schedule
+    td.datasets.create("iris", pd.DataFrame({"x": [1, 2]}), client=client)
+    service = client.schedules
+    read = service._events.read  # type: ignore[attr-defined]
+
+    def read_then_delete(*args: object, **kwargs: object) -> object:
+        page = read(*args, **kwargs)
+        if [s.id for s in service.list_schedules()] == [first.id, second.id]:
+            service.delete_schedule(second.id)  # another process deletes it after this pass listed it
+        return page
+
+    monkeypatch.setattr(service._events, "read", read_then_delete)  # type: ignore[attr-defined]
+    fired = service.fire_due_events()
+    assert [r.pipeline for r in fired] == ["train"]
+
+
+def test_a_queued_run_names_an_executor_the_scheduler_can_start(client: td.Client) -> None:
+    with pytest.raises(InvalidArgument, match="unknown executor 'bogus'"):
+        client.schedules.trigger("report", executor="bogus")
+    assert client.pipelines.list_runs("report") == []
+    assert client.schedules.trigger("report", executor="process").executor == "process"

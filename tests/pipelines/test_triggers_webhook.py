@@ -62,6 +62,20 @@ def test_webhook_retries_with_an_idempotency_key_queue_one_run(server: tuple[str
     assert len(local.pipelines.list_runs("nightly")) == 1
 
 
+def test_long_idempotency_keys_that_share_a_prefix_are_different_keys(server: tuple[str, td.Client]) -> None:
+    url, local = server
+    token = local.schedules.create_schedule("nightly", "webhook").token
+    answers = [
+        httpx.post(
+            f"{url}/pipelines/nightly/trigger",
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "k" * 300 + suffix},
+        ).status_code
+        for suffix in ("a", "b", "b")
+    ]
+    assert answers == [202, 202, 200]
+    assert len(local.pipelines.list_runs("nightly")) == 2
+
+
 def test_webhook_bad_body_and_unknown_param(server: tuple[str, td.Client]) -> None:
     url, local = server
     token = local.schedules.create_schedule("nightly", "webhook").token

@@ -213,3 +213,11 @@ def test_tune_through_a_server(tmp_path: Path) -> None:
         runs = _trial_runs(remote, "remote")
         assert len(runs) == 4 and all(r.metrics["value"] * 2 == r.metrics["intermediate_value"] for r in runs)
         assert load_study("remote", client=remote).best_value == study.best_value
+
+
+def test_the_store_knows_every_optuna_journal_operation() -> None:
+    from optuna.storages.journal._storage import JournalOperation
+
+    from treadle.studies._service import MAX_OP_CODE
+
+    assert max(JournalOperation) == MAX_OP_CODE  # a newer Optuna's operations must not be refused by append_logs

@@ -84,14 +84,7 @@ def create(
         ),
     ],
     dest: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the new virtualenv (new, empty, or a venv).")],
-    inherit: Annotated[
-        bool,
-        typer.Option(
-            "--inherit-packages",
-            help="Let the venv see the packages of the Python running treadle and install only what is missing "
-            "(fast, works offline; less isolated, like venv's --system-site-packages).",
-        ),
-    ] = False,
+    inherit: _models_env.InheritPackages = False,
     python: Annotated[
         str | None,
         typer.Option("--python", help="Interpreter to build with (default: a Python of the version the run recorded)."),

@@ -160,6 +160,16 @@ def check(venv: Venv, model_dir: Path, digest: str | None) -> dict[str, Any]:
     return report
 
 
+InheritPackages = Annotated[
+    bool,
+    typer.Option(
+        "--inherit-packages",
+        help="Let the venv see the packages of the Python running treadle and install only what is missing "
+        "(fast, works offline; less isolated, like venv's --system-site-packages).",
+    ),
+]
+
+
 def env(
     ctx: typer.Context,
     uri: Annotated[
@@ -167,14 +177,7 @@ def env(
         typer.Argument(metavar="URI", help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN/PATH or a folder."),
     ],
     create: Annotated[Path, typer.Option("--create", help="Folder for the new virtualenv (new, empty, or a venv).")],
-    inherit: Annotated[
-        bool,
-        typer.Option(
-            "--inherit-packages",
-            help="Let the venv see the packages of the Python running treadle and install only what is missing "
-            "(fast, works offline; less isolated, like venv's --system-site-packages).",
-        ),
-    ] = False,
+    inherit: InheritPackages = False,
 ) -> None:
     """Build a virtualenv from a model's recorded requirements and check the model predicts there."""
     client = state(ctx).client()

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from treadle.errors import Conflict, Forbidden, InvalidArgument, TreadleError, Unauthorized
+from treadle.errors import Conflict, Forbidden, InvalidArgument, NotFound, TreadleError, Unauthorized
 from treadle.events import EventService, latest_event_id
 from treadle.ops import Service, operation
 from treadle.orchestration import _cron as cron_
@@ -32,6 +32,8 @@ from treadle.store import Store, now_ms
 
 log = logging.getLogger("treadle.schedules")
 MAX_FIRE_KEY = 256
+# What a queued run can name: the scheduler's child makes one of these (treadle.pipelines.EXECUTORS).
+QUEUED_EXECUTORS = ("default", "inprocess", "process", "ray")
 MAX_TIME_MS = 253_402_214_400_000  # 9999-12-31: croniter and datetime stop there
 
 
@@ -179,6 +181,10 @@ class ScheduleService(Service):
     ) -> PipelineRun:
         """Queue a run of a registered pipeline now; the scheduler starts it (``executor="default"``: the
         pipeline's own ``@pipeline(executor=...)``)."""
+        if executor not in QUEUED_EXECUTORS:  # the scheduler's child could only fail the run later
+            raise InvalidArgument(
+                f"unknown executor {executor!r} for a queued run: use one of {', '.join(QUEUED_EXECUTORS)}"
+            )
         with self._store.write() as conn:
             resolved = _resolved(conn, pipeline, dict(params or {}))
             run_id = _insert_run(conn, pipeline, resolved, trigger, dict(info or {}), executor, True)
@@ -261,7 +267,10 @@ class ScheduleService(Service):
             ids = list(conn.execute(query).scalars())
         fired: list[PipelineRun] = []
         for schedule_id in ids:
-            fired.extend(self._fire_events(schedule_id, limit))
+            try:
+                fired.extend(self._fire_events(schedule_id, limit))
+            except NotFound:  # deleted since we listed it: the others still fire
+                continue
         return fired
 
     def _fire_events(self, schedule_id: int, limit: int) -> list[PipelineRun]:

@@ -119,7 +119,8 @@ def resume(
             f"pipeline run {pipeline_run_id} belongs to pipeline {detail.run.pipeline!r}, not {pipeline.name!r}"
         )
     spec = check_spec(detail.spec)
-    ex = make_executor(executor or detail.run.executor or pipeline.executor, max_parallel)
+    recorded = "" if detail.run.executor == "default" else detail.run.executor  # queued: the pipeline's own
+    ex = make_executor(executor or recorded or pipeline.executor, max_parallel)
     owned = not isinstance(executor, Executor)
     try:
         run = client.pipelines.resume_run(pipeline_run_id)

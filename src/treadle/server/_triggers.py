@@ -7,6 +7,7 @@ The body is a JSON object of the run's parameters (empty for none). The token cr
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated, Any
 
@@ -33,7 +34,9 @@ def trigger_router(schedules: ScheduleService) -> APIRouter:
         schedule = schedules.verify_webhook(name, _token(request))
         key = request.headers.get("idempotency-key") or uuid.uuid4().hex
         info = {"client": request.client.host if request.client else None}
-        run = schedules.fire(schedule.id, f"webhook:{key}"[:256], params or {}, info)
+        # A key too long for a fire key goes in hashed: cutting it would make two keys one (a lost trigger).
+        fire_key = f"webhook:{key}" if len(key) <= 200 else f"webhook:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+        run = schedules.fire(schedule.id, fire_key, params or {}, info)
         if run is None:
             return JSONResponse({"pipeline": name, "duplicate": True, "idempotency_key": key}, status_code=200)
         body = {"pipeline": name, "pipeline_run_id": run.id, "status": run.status, "schedule_id": schedule.id}

@@ -9,6 +9,7 @@ journal. Optuna replays the journal itself (``JournalStorage``) through
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Connection, Float, Integer, bindparam, case, delete, insert, select, update
@@ -24,6 +25,7 @@ MAX_READ = 100_000
 MAX_NAME = 256
 # Optuna's journal op codes and trial states that the summary counters follow.
 OP_CREATE_STUDY, OP_CREATE_TRIAL, OP_SET_STATE = 0, 4, 6
+MAX_OP_CODE = 10  # JournalOperation.DISCARD_TRIALS, the last of Optuna 4.x's journal operations
 COMPLETE, PRUNED, FAIL = 1, 2, 3
 _DIRECTIONS: dict[int, Direction] = {1: "minimize", 2: "maximize"}
 
@@ -195,6 +197,8 @@ class _Delta:
         self.completed: list[float] = []
         for log in logs:
             op = log.get("op_code")
+            if type(op) is not int or not 0 <= op <= MAX_OP_CODE:  # Optuna's replay would fail on it later
+                raise InvalidArgument(f"bad journal op_code {op!r}: Optuna's are integers 0 to {MAX_OP_CODE}")
             if op == OP_CREATE_STUDY:
                 if not 0 < len(study) <= MAX_NAME or study != study.strip():
                     raise InvalidArgument(
@@ -208,6 +212,8 @@ class _Delta:
                     self.directions = [_DIRECTIONS[int(d)] for d in log["directions"]]
                 except (KeyError, TypeError, ValueError) as exc:
                     raise InvalidArgument(f"bad study directions {log.get('directions')!r}") from exc
+                if not self.directions:
+                    raise InvalidArgument("bad study directions []: a study has at least one objective")
             elif op == OP_CREATE_TRIAL:
                 self.trials += 1
                 self._state(log.get("state"), log.get("values") or [log.get("value")])
@@ -215,10 +221,15 @@ class _Delta:
                 self._state(log.get("state"), log.get("values"))
 
     def _state(self, state: Any, values: Any) -> None:
+        if (state is not None and type(state) is not int) or not (values is None or isinstance(values, list)):
+            raise InvalidArgument(f"bad trial state {state!r} with values {values!r}: an int state, a list of values")
         if state in self.counts:
             self.counts[state] += 1
             if state == COMPLETE and values and isinstance(values[0], int | float):
-                self.completed.append(float(values[0]))
+                try:
+                    self.completed.append(float(values[0]))
+                except OverflowError:  # an int past float's range
+                    self.completed.append(math.inf if values[0] > 0 else -math.inf)
 
 
 def _summary(row: Any) -> StudySummary:

@@ -56,6 +56,22 @@ def test_bad_appends_are_refused(client: Client) -> None:
     assert client.tuning.read_logs(name) == []  # nothing of a refused append was written
 
 
+def test_malformed_operations_are_refused_not_server_errors(client: Client) -> None:
+    name = _name()
+    with pytest.raises(InvalidArgument, match="directions"):
+        client.tuning.append_logs(name, [{**_create(name), "directions": []}])  # no objective to draw
+    client.tuning.append_logs(name, [_create(name)])
+    for bad in ({"state": [1]}, {"state": 1, "values": 5}, {"state": 1, "values": {"a": 1}}):
+        with pytest.raises(InvalidArgument, match="state"):
+            client.tuning.append_logs(name, [{"op_code": 6, "worker_id": "w", "trial_id": 0, **bad}])
+    for op_code in (99, -1, "4", None):
+        with pytest.raises(InvalidArgument, match="op_code"):
+            client.tuning.append_logs(name, [{"op_code": op_code, "worker_id": "w"}])
+    huge = {"op_code": 4, "worker_id": "w", "study_id": 0, "state": 1, "value": 10**400}
+    assert client.tuning.append_logs(name, [huge]) == 1  # past float's range: the best is +inf, not a crash
+    assert client.tuning.get_study(name).best_value == math.inf
+
+
 def test_summaries_follow_the_journal(client: Client) -> None:
     name = _name()
     study = optuna.create_study(study_name=name, storage=journal_storage(client.tuning, name), direction="maximize")

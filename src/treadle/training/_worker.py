@@ -21,7 +21,6 @@ import runpy
 import sys
 from typing import Any
 
-RUN_ENV = "TREADLE_RUN_ID"
 RANK_ENV = "TREADLE_RANK"
 
 
