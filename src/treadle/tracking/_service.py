@@ -65,6 +65,9 @@ MAX_RESULTS = 50_000
 _UPDATE_RUN = update(t.runs).where(t.runs.c.id == bindparam("b_id"))
 
 
+_RUN_PARAMS = select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == bindparam("run_id"))
+
+
 @per_dialect
 def _insert_params(dialect: str) -> Any:
     return insert_for(dialect, t.params).on_conflict_do_nothing()
@@ -403,13 +406,7 @@ class TrackingService(Service):
     def _put_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
         clean = {check_key(k, "param"): check_value(k, str(v), MAX_PARAM_VALUE, "param") for k, v in params.items()}
         conn.execute(_insert_params(conn), [{"run_id": run_id, "key": k, "value": v} for k, v in clean.items()])
-        stored = dict(
-            conn.execute(
-                select(t.params.c.key, t.params.c.value).where(
-                    t.params.c.run_id == run_id, t.params.c.key.in_(list(clean))
-                )
-            ).all()
-        )
+        stored = dict(conn.execute(_RUN_PARAMS, {"run_id": run_id}).all())  # a run holds few params
         clashes = {k: (stored[k], v) for k, v in clean.items() if stored.get(k) != v}
         if clashes:
             k, (old, new) = next(iter(clashes.items()))
