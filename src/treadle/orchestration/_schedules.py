@@ -26,6 +26,7 @@ from treadle.orchestration import _cron as cron_
 from treadle.orchestration import _schedule_store as s
 from treadle.orchestration import _schedule_tables as t
 from treadle.orchestration._records import PipelineRun, Schedule, ScheduleCreated, ScheduleKind, TriggerKind
+from treadle.orchestration._runs import insert_run
 from treadle.orchestration._schedule_checks import check_events, check_fields, check_no_cycle, check_param_names
 from treadle.orchestration._store import pipeline_row, run_row, spec_of, to_run
 from treadle.store import Store, now_ms
@@ -164,7 +165,7 @@ class ScheduleService(Service):
             return None
         trigger_info = {"schedule_id": row.id, "fire_key": key, **info}
         params = _resolved(conn, row.pipeline, params)
-        run_id = _insert_run(conn, row.pipeline, params, row.kind, trigger_info, "default", True)
+        run_id = insert_run(conn, row.pipeline, params, row.kind, trigger_info, "default", True)
         now = now_ms()
         conn.execute(insert(f).values(schedule_id=row.id, fire_key=key, pipeline_run_id=run_id, fired_at=now))
         conn.execute(update(t.schedules).where(t.schedules.c.id == row.id).values(last_fired_at=now))
@@ -187,7 +188,7 @@ class ScheduleService(Service):
             )
         with self._store.write() as conn:
             resolved = _resolved(conn, pipeline, dict(params or {}))
-            run_id = _insert_run(conn, pipeline, resolved, trigger, dict(info or {}), executor, True)
+            run_id = insert_run(conn, pipeline, resolved, trigger, dict(info or {}), executor, True)
             return to_run(run_row(conn, run_id))
 
     @operation
@@ -331,18 +332,3 @@ class ScheduleService(Service):
 def _resolved(conn: Connection, pipeline: str, params: dict[str, Any]) -> dict[str, Any]:
     row = pipeline_row(conn, pipeline)
     return s.resolve_params(spec_of(conn, row.id, row.spec_digest), params)
-
-
-def _insert_run(
-    conn: Connection,
-    pipeline: str,
-    params: dict[str, Any],
-    trigger: str,
-    trigger_info: dict[str, Any],
-    executor: str,
-    queued: bool,
-) -> str:
-    """The pipelines service's own run insert, inside our transaction (imported late: it is a sibling module)."""
-    from treadle.orchestration._runs import insert_run
-
-    return insert_run(conn, pipeline, params, trigger, trigger_info, executor, queued)
