@@ -99,9 +99,18 @@ __all__ = [
 
 
 def __getattr__(name: str) -> _Any:
-    """``td.tune``, ``td.load_study`` and ``td.tuning`` import Optuna on first use, not with treadle."""
+    """``td.tune``, ``td.load_study`` and ``td.tuning`` import Optuna on first use, not with treadle;
+    ``td.evaluate``, ``td.evaluation`` and ``td.monitoring`` load their (scipy-heavy) engines likewise."""
     if name in ("tune", "load_study", "tuning"):
         import treadle.tuning
 
         return treadle.tuning if name == "tuning" else getattr(treadle.tuning, name)
+    if name in ("evaluate", "evaluation"):
+        import treadle.evaluation
+
+        return treadle.evaluation if name == "evaluation" else treadle.evaluation.evaluate
+    if name == "monitoring":
+        import treadle.monitoring
+
+        return treadle.monitoring
     raise AttributeError(f"module 'treadle' has no attribute {name!r}")

@@ -13,6 +13,7 @@ from treadle.errors import InvalidArgument
 from treadle.events import EventService
 from treadle.features import FeatureService
 from treadle.lineage import LineageService
+from treadle.monitors import MonitorService
 from treadle.ops import Service
 from treadle.orchestration import PipelineService, ScheduleService
 from treadle.registry import RegistryService, WebhookService
@@ -39,6 +40,7 @@ class Backend:
     pipelines: PipelineService
     schedules: ScheduleService
     tuning: StudyService
+    monitors: MonitorService
     blobs: BlobStore
     store: Store | None = None  # only for local backends
 
@@ -57,6 +59,7 @@ class Backend:
             self.pipelines,
             self.schedules,
             self.tuning,
+            self.monitors,
         )
 
 
@@ -85,6 +88,7 @@ def local_backend(uri: str, artifacts: str) -> Backend:
         pipelines=PipelineService(store, blobs),
         schedules=ScheduleService(store),
         tuning=StudyService(store),
+        monitors=MonitorService(store),
         blobs=blobs,
         store=store,
     )
@@ -109,6 +113,7 @@ def remote_backend(uri: str, token: str | None = None) -> Backend:
         pipelines=remote_service(http, PipelineService),
         schedules=remote_service(http, ScheduleService),
         tuning=remote_service(http, StudyService),
+        monitors=remote_service(http, MonitorService),
         blobs=RemoteBlobStore(http),
     )
 

@@ -16,6 +16,7 @@ from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.events import EventService
 from treadle.features import FeatureService
 from treadle.lineage import LineageService
+from treadle.monitors import MonitorService
 from treadle.orchestration import PipelineService, ScheduleService
 from treadle.registry import Alias, AliasMove, ModelVersion, RegistryService, WebhookService
 from treadle.rollout import RolloutService
@@ -80,6 +81,10 @@ class Client:
     @property
     def tuning(self) -> StudyService:
         return self._backend.tuning
+
+    @property
+    def monitors(self) -> MonitorService:
+        return self._backend.monitors
 
     @property
     def artifacts(self) -> Any:

@@ -85,3 +85,14 @@ log_parts = Table(
     UniqueConstraint("endpoint", "digest"),
     Index("ix_rollout_log_parts_endpoint", "endpoint", "first_ms"),
 )
+
+# Which part holds each logged request, so labels delivered later can be checked and joined by id.
+log_requests = Table(
+    "rollout_log_requests",
+    metadata,
+    Column("endpoint", String(256), nullable=False),
+    Column("request_id", String(256), nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("part_id", BigInteger, ForeignKey("rollout_log_parts.id", ondelete="CASCADE"), nullable=False),
+    Index("ix_rollout_log_requests_id", "request_id", "endpoint"),
+)
