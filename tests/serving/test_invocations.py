@@ -101,3 +101,14 @@ def test_malformed_bodies_say_what_was_expected(served: Served, body: Any, messa
     r = httpx.post(f"{served.url}/invocations", json=body)
     assert r.status_code == 400
     assert message in r.json()["error"]
+
+
+def test_dataframe_split_keeps_integer_columns_beside_floats() -> None:
+    """pandas' ``to_json(orient="split")`` of a frame with int and float columns gives rows mixing
+    ints and floats; the int columns must stay integers (a model saved with int64 inputs refuses floats)."""
+    from treadle.serving._invocations import decode_invocations
+
+    body = b'{"dataframe_split": {"columns": ["age", "income"], "data": [[31, 5200.5], [47, 6100.0]]}}'
+    inputs = decode_invocations(body, "application/json").inputs
+    assert inputs["age"].dtype == np.int64 and inputs["age"].tolist() == [31, 47]
+    assert inputs["income"].dtype == np.float64 and inputs["income"].tolist() == [5200.5, 6100.0]

@@ -100,6 +100,7 @@ class ReferenceInfo(Record):
     columns: dict[str, ColumnKind]  # feature -> kind
     prediction: ColumnKind | None = None  # the prediction column's kind, when profiled
     profile_digest: str  # blob of the serialised reference profile
+    profile_size: int = 0
     found_by: Literal["given", "lineage"] = "given"
 
 

@@ -12,7 +12,7 @@ from treadle.errors import InvalidArgument
 from treadle.orchestration import _schedule_tables as t
 from treadle.orchestration._store import pipeline_row, spec_of
 
-# The outbox kinds a schedule may listen to (``drift_detected`` is reserved for drift monitoring).
+# The outbox kinds a schedule may listen to (the monitoring ones come from monitors' alert rules).
 KNOWN_EVENTS = frozenset(
     {
         "dataset_version_created",
@@ -29,6 +29,9 @@ KNOWN_EVENTS = frozenset(
         "materialization_completed",
         "feature_view_applied",
         "drift_detected",
+        "performance_degraded",
+        "data_quality",
+        "alert_cleared",
         "run_finished",
         "pipeline_run_started",
         "pipeline_run_finished",

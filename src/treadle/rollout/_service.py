@@ -312,13 +312,25 @@ class RolloutService(Service):
 
     # ------------------------------------------------------------------ request-log parts
     @operation
-    def add_log_part(self, endpoint: str, digest: str, size: int, rows: int, first_ms: int, last_ms: int) -> LogPart:
-        """Index one Parquet part of an endpoint's request log (idempotent per endpoint and digest)."""
+    def add_log_part(
+        self,
+        endpoint: str,
+        digest: str,
+        size: int,
+        rows: int,
+        first_ms: int,
+        last_ms: int,
+        request_ids: list[str] | None = None,
+        request_times: list[int] | None = None,
+    ) -> LogPart:
+        """Index one Parquet part of an endpoint's request log (idempotent per endpoint and digest);
+        ``request_ids``/``request_times`` (epoch ms) index its requests for labels delivered later."""
         if size < 0 or rows < 0 or last_ms < first_ms:
             raise InvalidArgument("a log part needs size >= 0, rows >= 0 and first_ms <= last_ms")
+        s.check_request_index(request_ids, request_times)
         p = t.log_parts
         with self._store.write() as conn:
-            conn.execute(
+            created = conn.execute(
                 dialect_insert(conn, p)
                 .values(
                     endpoint=endpoint,
@@ -330,7 +342,10 @@ class RolloutService(Service):
                     created_at=now_ms(),
                 )
                 .on_conflict_do_nothing(index_elements=["endpoint", "digest"])
-            )
+                .returning(p.c.id)
+            ).first()
+            if created is not None and request_ids:  # a repeated part is indexed already
+                s.index_requests(conn, endpoint, created.id, request_ids, request_times or [])
             # A manifest entry keeps the part's blob out of `treadle gc`'s reach.
             record_files(conn, f"requestlog/{endpoint}", [(f"{first_ms}-{digest[:16]}.parquet", digest, size)])
             row = conn.execute(select(p).where(p.c.endpoint == endpoint, p.c.digest == digest)).one()

@@ -128,3 +128,31 @@ def read_counters(conn: Connection, dep_id: int, revision: int) -> Counters:
     for variant, metric, n, total in conn.execute(query):
         out[variant][metric] = (int(n), float(total))
     return out
+
+
+MAX_INDEXED = 1_000_000  # request ids per log part
+
+
+def check_request_index(ids: list[str] | None, times: list[int] | None) -> None:
+    """Request ids and their times come together, one time per id."""
+    if ids is None and times is None:
+        return
+    if ids is None or times is None or len(ids) != len(times):
+        raise InvalidArgument(
+            "request_ids and request_times go together, one time (epoch ms) per id; "
+            f"got {len(ids or [])} ids and {len(times or [])} times"
+        )
+    if len(ids) > MAX_INDEXED:
+        raise InvalidArgument(f"index at most {MAX_INDEXED:,} request ids per log part, got {len(ids):,}")
+    bad = next((i for i in ids if not isinstance(i, str) or not 0 < len(i) <= 256), None)
+    if bad is not None:
+        raise InvalidArgument(f"request ids are strings of 1-256 characters, got {bad!r}")
+
+
+def index_requests(conn: Connection, endpoint: str, part_id: int, ids: list[str], times: list[int]) -> None:
+    """Which part holds each request, so labels delivered later can be checked and joined by id."""
+    rows = [
+        {"endpoint": endpoint, "request_id": rid, "time_ms": ms, "part_id": part_id}
+        for rid, ms in zip(ids, times, strict=True)
+    ]
+    conn.execute(insert(t.log_requests), rows)

@@ -16,6 +16,7 @@ from treadle.features import online_router
 from treadle.registry import WebhookDispatcher
 from treadle.server._blobs import blob_router
 from treadle.server._errors import install_error_handlers
+from treadle.server._metrics import metrics_router
 from treadle.server._operations import service_router
 from treadle.server._triggers import trigger_router
 
@@ -68,6 +69,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
         app.include_router(service_router(service))
     app.include_router(blob_router(backend.artifacts))
     app.include_router(trigger_router(backend.schedules))  # POST /pipelines/{name}/trigger (webhook token)
+    app.include_router(metrics_router(backend.monitors))  # GET /metrics: Prometheus gauges of the monitors
     app.include_router(online_router(lambda: backend.features))  # POST /features/online, the fast lookup path
 
     @app.get("/health", tags=["server"])

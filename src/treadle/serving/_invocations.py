@@ -76,7 +76,12 @@ def _split(value: Any) -> Tensors:
         names = [str(c) for c in columns] if columns is not None else [str(i) for i in range(arr.shape[1])]
         if len(names) != arr.shape[1]:
             raise InvalidArgument(f"dataframe_split has {len(names)} columns but rows of {arr.shape[1]} values")
-        return {n: arr[:, i] for i, n in enumerate(names)}
+        columns_out = {n: arr[:, i] for i, n in enumerate(names)}
+        if arr.dtype.kind == "f":  # ints beside floats were widened: give integer columns back their type
+            for i, n in enumerate(names):
+                if type(data[0][i]) is int and all(type(r[i]) is int for r in data):
+                    columns_out[n] = arr[:, i].astype(np.int64)
+        return columns_out
     import pandas as pd
 
     try:

@@ -26,27 +26,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from treadle.rollout._request_log import COLUMNS, SCHEMA, _ms  # noqa: F401  (re-exported)
+from treadle.rollout._request_log import read_request_log as _read_log
 from treadle.serving._types import LogRecord, RequestSink, Tensors
 
 log = logging.getLogger(__name__)
 
-SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("time", pa.timestamp("ms", tz="UTC")),
-        ("endpoint", pa.string()),
-        ("model_version", pa.string()),
-        ("variant", pa.string()),
-        ("decision_id", pa.string()),
-        ("route", pa.string()),
-        ("status", pa.int32()),
-        ("latency_ms", pa.float64()),
-        ("error", pa.string()),
-        ("inputs", pa.string()),
-        ("outputs", pa.string()),
-    ]
-)
-COLUMNS = SCHEMA.names
 _STOP = object()
 
 
@@ -147,7 +132,17 @@ class RequestLogger(RequestSink):
         pq.write_table(table, buffer, compression="zstd")
         info = self._client.blobs.put_bytes(buffer.getvalue())
         times = [r.time_ms for r in records]
-        self._client.rollout.add_log_part(endpoint, info.digest, info.size, len(records), min(times), max(times))
+        indexed = [r for r in records if r.id]  # the request-id index lets labels join requests later
+        self._client.rollout.add_log_part(
+            endpoint,
+            info.digest,
+            info.size,
+            len(records),
+            min(times),
+            max(times),
+            request_ids=[r.id for r in indexed],
+            request_times=[r.time_ms for r in indexed],
+        )
         self.written += len(records)
         self.parts += 1
 
@@ -205,17 +200,6 @@ def _client(client: Any) -> Any:
     return get_client()
 
 
-def _ms(value: datetime | int | float | None) -> int | None:
-    """Epoch milliseconds of a datetime (naive = UTC) or of a number already in epoch milliseconds."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        stamp = pd.Timestamp(value)
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
-        return int(stamp.value // 1_000_000)
-    return int(value)
-
-
 def read_request_log(
     endpoint: str,
     client: Any = None,
@@ -223,18 +207,9 @@ def read_request_log(
     until: datetime | int | float | None = None,
 ) -> pd.DataFrame:
     """The logged requests of ``endpoint`` (``since``/``until``: datetimes or epoch ms, inclusive),
-    oldest first, one row per request with the columns of :data:`COLUMNS`."""
-    c = _client(client)
-    since_ms, until_ms = _ms(since), _ms(until)
-    parts = c.rollout.list_log_parts(endpoint, since_ms=since_ms, until_ms=until_ms)
-    tables = [pq.read_table(io.BytesIO(c.blobs.read_bytes(p.digest))) for p in parts]
-    table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
-    df = table.to_pandas()
-    if since_ms is not None:
-        df = df[df["time"] >= pd.Timestamp(since_ms, unit="ms", tz="UTC")]
-    if until_ms is not None:
-        df = df[df["time"] <= pd.Timestamp(until_ms, unit="ms", tz="UTC")]
-    return df.sort_values("time", kind="stable").reset_index(drop=True)
+    oldest first, one row per request with the columns of :data:`COLUMNS` (the reader lives in
+    :mod:`treadle.rollout._request_log`, where monitoring reads it too)."""
+    return _read_log(endpoint, _client(client), since, until)
 
 
 def request_log_dataset(

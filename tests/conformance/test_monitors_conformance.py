@@ -1,0 +1,1 @@
+from treadle.testing.monitors import *  # noqa: F403
