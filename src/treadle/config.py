@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     scheduler: bool = False
     scheduler_poll_s: float = 1.0
     scheduler_max_concurrent: int = 4
+    # Scheduler: run due model monitors each leader tick (see treadle.monitoring.run_due).
+    monitors: bool = True
 
 
 def get_settings() -> Settings:

@@ -5,9 +5,10 @@ machines); one holds the database lease "scheduler" and acts, the others wait to
 its lease expires. Each tick the leader
 
 1. fails runs whose process stopped heart-beating (``reap_stale``),
-2. fires cron schedules that are due (the latest due slot only) and event / pipeline-success
+2. runs the model monitors that are due (their alerts are outbox events, fired in step 3),
+3. fires cron schedules that are due (the latest due slot only) and event / pipeline-success
    schedules for new outbox events — each fire keyed, so a restart never queues a run twice,
-3. starts queued runs, each in ``python -m treadle pipelines run --queued ID`` (cwd = the
+4. starts queued runs, each in ``python -m treadle pipelines run --queued ID`` (cwd = the
    pipeline's workdir), at most ``max_concurrent`` at once.
 
 A child claims its run (QUEUED -> RUNNING) before it imports anything, so two schedulers that both
@@ -48,6 +49,7 @@ class TickReport:
     launched: list[str] = field(default_factory=list)
     reaped: list[PipelineRun] = field(default_factory=list)
     failed_to_start: list[str] = field(default_factory=list)
+    monitored: dict[str, int | str] = field(default_factory=dict)  # monitor -> windows recorded, or its error
 
 
 @dataclass
@@ -82,6 +84,7 @@ class Scheduler:
         self.client = Client(self.uri, self.artifacts)
         self.poll_s = poll_s
         self.max_concurrent = max_concurrent
+        self.monitors = settings.monitors
         self.lease_ttl_s = lease_ttl_s
         self.stale_after_s = stale_after_s
         self.clock = clock
@@ -101,9 +104,23 @@ class Scheduler:
         report = TickReport(leader=True, failed_to_start=failed)
         report.reaped = self.client.pipelines.reap_stale(self.stale_after_s)
         now = self.clock() if self.clock is not None else None
+        # Monitors first: an alert they raise fires its retraining pipeline in this same tick.
+        report.monitored = self._run_monitors(now)
         report.fired = self.client.schedules.fire_due_cron(now) + self.client.schedules.fire_due_events()
         report.launched = self._launch_queued()
         return report
+
+    def _run_monitors(self, now: int | None) -> dict[str, int | str]:
+        """Due model monitors (``TREADLE_MONITORS=false`` turns this off); never fails the tick."""
+        if not self.monitors:
+            return {}
+        try:
+            from treadle.monitoring import run_due
+
+            return run_due(self.client, now, budget_s=self.lease_ttl_s / 2)  # keep the lease fresh
+        except Exception:
+            log.exception("scheduler: running the due monitors failed")
+            return {}
 
     def _launch_queued(self) -> list[str]:
         free = self.max_concurrent - len(self._children)

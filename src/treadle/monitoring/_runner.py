@@ -1,0 +1,303 @@
+"""Evaluating a monitor: cut the request log after its cursor into complete windows, and for each
+window compute drift against the stored reference profile, data quality, real performance from
+the labels that arrived, and a CBPE estimate — then record it (which moves the cursor and lets
+the monitors service decide alerts).
+
+Windows: by count, every ``rows`` decoded rows in (time, request id) order, cut on request
+boundaries (a batch is never split); by time, aligned ``[k*s, (k+1)*s)`` windows that have ended.
+Requests are read only up to ``now - LOG_GRACE_MS`` so parts still being flushed by serving
+processes land before their window is cut. Consecutive time windows with no requests are recorded
+as one empty window. A monitor starts at its creation (older traffic is not its business).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from treadle.errors import TreadleError
+from treadle.monitoring._decode import Decoded, decode
+from treadle.monitoring._performance import performance
+from treadle.monitors import Monitor, WindowReport
+from treadle.rollout._request_log import read_request_log
+
+if TYPE_CHECKING:
+    from treadle.monitoring._profile import Profile
+
+LOG_GRACE_MS = 5_000
+MAX_WINDOWS = 100  # per run; the rest waits for the next run (the scheduler must stay responsive)
+RAY_ROWS = 200_000  # windows this large run their per-column tests on Ray when a cluster is configured
+PREDICTION = "prediction"
+LABELS_PER_CALL = 50_000  # request ids per get_labels call (the service takes up to 100,000)
+
+
+@dataclass
+class Context:
+    """What every window of one run shares."""
+
+    client: Any
+    monitor: Monitor
+    profile: Profile
+    features: list[str]
+    prediction: str | None  # the prediction column's name in the profile (None: not profiled)
+    predictor: Any = None  # the reference model, loaded on first need (CBPE without logged probabilities)
+    predictor_loaded: bool = False
+
+
+def prediction_column(features: list[str]) -> str:
+    """A name for the prediction column that no feature has."""
+    name = PREDICTION
+    while name in features:
+        name = f"_{name}_"
+    return name
+
+
+def _times(log: pd.DataFrame) -> np.ndarray:
+    stamps = log["time"].dt.tz_convert(None).to_numpy().astype("datetime64[ms]")
+    return stamps.astype(np.int64)
+
+
+def pending(client: Any, monitor: Monitor, now_ms: int) -> pd.DataFrame:
+    """The request-log rows after the monitor's cursor and before ``now - grace``, in (time, id)
+    order, with an int ``time_ms`` column."""
+    spec = monitor.spec
+    since = monitor.cursor_ms if monitor.cursor_ms is not None else monitor.created_at
+    if spec.window.kind == "time" and monitor.cursor_ms is None:
+        seconds_ms = int(spec.window.seconds or 1) * 1000
+        since = since // seconds_ms * seconds_ms
+    log = read_request_log(spec.deployment, client, since=since, until=now_ms - LOG_GRACE_MS)
+    log = log.assign(time_ms=_times(log) if len(log) else np.array([], dtype=np.int64))
+    log = log.sort_values(["time_ms", "id"], kind="stable").reset_index(drop=True)
+    if monitor.cursor_ms is not None and spec.window.kind == "count":
+        after = (log["time_ms"] > monitor.cursor_ms) | (
+            (log["time_ms"] == monitor.cursor_ms) & (log["id"].fillna("") > (monitor.cursor_id or ""))
+        )
+        log = log[after].reset_index(drop=True)
+    return log
+
+
+@dataclass
+class Window:
+    start_ms: int
+    end_ms: int
+    lo: int  # the window's request-log rows: [lo, hi)
+    hi: int
+    cursor_ms: int
+    cursor_id: str | None
+
+
+def cut(monitor: Monitor, log: pd.DataFrame, decoded: Decoded, now_ms: int) -> list[Window]:
+    """The complete windows in ``log`` (see the module docstring), at most :data:`MAX_WINDOWS`."""
+    spec = monitor.spec.window
+    if spec.kind == "count":
+        return _cut_count(log, decoded, int(spec.rows or 1))
+    since = monitor.cursor_ms if monitor.cursor_ms is not None else monitor.created_at
+    return _cut_time(log, since, int(spec.seconds or 1) * 1000, now_ms - LOG_GRACE_MS)
+
+
+def _cut_count(log: pd.DataFrame, decoded: Decoded, rows: int) -> list[Window]:
+    per_request = np.bincount(decoded.source, minlength=len(log)) if len(log) else np.array([], dtype=np.int64)
+    total = np.cumsum(per_request)
+    windows: list[Window] = []
+    start, base = 0, 0
+    while len(windows) < MAX_WINDOWS:
+        end = int(np.searchsorted(total, base + rows, side="left"))
+        if end >= len(log):
+            break
+        first, last = int(log["time_ms"].iloc[start]), int(log["time_ms"].iloc[end])
+        windows.append(Window(first, last, start, end + 1, last, str(log["id"].iloc[end])))
+        start, base = end + 1, int(total[end])
+    return windows
+
+
+def _cut_time(log: pd.DataFrame, since: int, size: int, until: int) -> list[Window]:
+    first = since // size * size
+    times = log["time_ms"].to_numpy() if len(log) else np.array([], dtype=np.int64)
+    windows: list[Window] = []
+    start = first
+    while start + size <= until and len(windows) < MAX_WINDOWS:
+        lo, hi = np.searchsorted(times, [start, start + size], side="left")
+        end = start + size
+        if lo == hi:  # no requests: extend over every following empty window (one empty record)
+            nxt = times[hi] // size * size if hi < len(times) else until // size * size
+            end = max(end, min(int(nxt), until // size * size))
+        windows.append(Window(start, end, int(lo), int(hi), end, None))
+        start = end
+    return windows
+
+
+def aligned(profile: Profile, frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Categorical columns spelled as the reference spells them: categories are compared as text,
+    and JSON plus missing values turn the served ``1`` into ``1.0`` (or the other way round)."""
+    out = frame
+    for name in columns if columns is not None else list(frame.columns):
+        ref = profile.columns.get(name)
+        if ref is None or ref.kind != "categorical" or not ref.categories or name not in frame.columns:
+            continue
+        series = frame[name]
+        integral_keys = all(k.lstrip("-").isdigit() for k in ref.categories)
+        float_keys = all(k.endswith(".0") and k[:-2].lstrip("-").isdigit() for k in ref.categories)
+        if series.dtype.kind == "f" and integral_keys:
+            finite = series.dropna()
+            if len(finite) and np.all(np.isfinite(finite)) and np.all(finite == np.round(finite)):
+                out = out.assign(**{name: series.astype("Int64")})
+        elif series.dtype.kind in "iu" and float_keys:
+            out = out.assign(**{name: series.astype(float)})
+    return out
+
+
+def executor(rows: int) -> Literal["threads", "ray"]:
+    """Ray for large windows when a cluster is configured (per-column tests in parallel)."""
+    return "ray" if rows >= RAY_ROWS and os.environ.get("TREADLE_RAY_ADDRESS") else "threads"
+
+
+def evaluate(ctx: Context, window: Window, decoded: Decoded) -> WindowReport:
+    """One window's report (drift, quality, performance, estimate), not yet recorded."""
+    from treadle.monitoring._quality import quality
+
+    spec = ctx.monitor.spec
+    frame = decoded.frame = aligned(ctx.profile, decoded.frame)
+    notes = [n for n in [decoded.note()] if n]
+    report: dict[str, Any] = {
+        "monitor": spec.name,
+        "start_ms": window.start_ms,
+        "end_ms": window.end_ms,
+        "rows": decoded.rows,
+    }
+    if decoded.rows == 0:
+        notes.insert(0, "no requests in this window")
+        return WindowReport(**report, note="; ".join(notes))
+    monitored = frame[[c for c in frame.columns if c in set(ctx.features)]]
+    report["quality"] = q = quality(ctx.profile, monitored, ctx.features)
+    if q.missing_columns:
+        notes.append(f"columns missing from the served requests: {', '.join(q.missing_columns)}")
+    present = [f for f in ctx.features if f in frame.columns]
+    if decoded.rows < spec.window.min_rows:
+        notes.append(f"only {decoded.rows} rows (< min_rows {spec.window.min_rows}): no drift verdict")
+    elif not present:
+        notes.append("none of the monitored features is in the served requests: no drift verdict")
+    else:
+        report.update(_drift(ctx, decoded, present))
+    scored = _performance(ctx, decoded)
+    if "_note" in scored:
+        notes.append(scored.pop("_note"))
+    report.update(scored)
+    return WindowReport(**report, note="; ".join(notes) or None)
+
+
+def _drift(ctx: Context, decoded: Decoded, present: list[str]) -> dict[str, Any]:
+    from treadle.monitoring._drift import drift
+
+    current = decoded.frame[present].copy()
+    prediction = None
+    if ctx.prediction is not None and decoded.prediction is not None:
+        current[ctx.prediction] = decoded.prediction
+        current = aligned(ctx.profile, current, [ctx.prediction])
+        prediction = ctx.prediction
+    result = drift(
+        ctx.profile,
+        current,
+        columns=present,
+        prediction=prediction,
+        executor=executor(decoded.rows),
+        config=ctx.monitor.spec.drift,
+    )
+    return {
+        "drift_share": result.share,
+        "dataset_drift": result.dataset_drift,
+        "columns": list(result.columns.values()),
+        "prediction": result.prediction,
+    }
+
+
+def _labels(ctx: Context, decoded: Decoded) -> np.ndarray:
+    """The label of each decoded row (None where none arrived yet). A label belongs to a request:
+    the rows of a batched request all take it."""
+    ids = [str(i) for i in pd.unique(decoded.ids)]
+    got: dict[str, Any] = {}
+    for start in range(0, len(ids), LABELS_PER_CALL):
+        got.update(ctx.client.monitors.get_labels(ctx.monitor.spec.deployment, ids[start : start + LABELS_PER_CALL]))
+    if not got:
+        return np.full(decoded.rows, None, dtype=object)
+    mapped = pd.Series(decoded.ids, dtype=object).map(got)
+    return np.array([None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in mapped], dtype=object)
+
+
+def _comparable(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predictions as one type (JSON may give 1 on one side and "1" on the other)."""
+    if all(isinstance(v, str) for v in y_pred) != all(isinstance(v, str) for v in y_true):
+        return np.array([str(v) for v in y_true], dtype=object), np.array([str(v) for v in y_pred], dtype=object)
+    return y_true, y_pred
+
+
+def _performance(ctx: Context, decoded: Decoded) -> dict[str, Any]:
+    spec = ctx.monitor.spec
+    extra = ctx.profile.extra
+    classes = extra.get("classes")
+    proba = decoded.proba
+    if proba is None and extra.get("cbpe") is not None:
+        proba = _recompute_proba(ctx, decoded)
+    if proba is not None and classes is not None and proba.shape[1] != len(classes):
+        proba = None
+    out: dict[str, Any] = {}
+    labels = _labels(ctx, decoded)
+    mask = np.array([v is not None for v in labels], dtype=bool)
+    out["labelled"] = int(mask.sum())
+    if mask.any() and decoded.prediction is not None:
+        y_true, y_pred = _comparable(labels[mask], np.asarray(decoded.prediction, dtype=object)[mask])
+        p = proba[mask] if proba is not None and spec.task == "classification" else None
+        cls = classes if p is not None else None
+        if cls is not None and isinstance(y_true[0], str) and not isinstance(cls[0], str):
+            cls = [str(c) for c in cls]
+        try:
+            if spec.task == "regression":
+                y_true, y_pred = y_true.astype(float), y_pred.astype(float)
+            out["performance"] = performance(spec.task, y_true, y_pred, proba=p, classes=cls)
+        except (TreadleError, ValueError, TypeError) as exc:  # labels of the wrong kind: say so, go on
+            out["_note"] = f"labels could not be scored: {getattr(exc, 'message', exc)}"
+    if proba is not None and extra.get("cbpe") is not None and spec.task == "classification":
+        from treadle.monitoring._cbpe import CBPE
+
+        out["estimated"] = CBPE.from_dict(extra["cbpe"]).estimate(proba)
+    return out
+
+
+def _recompute_proba(ctx: Context, decoded: Decoded) -> np.ndarray | None:
+    """Class probabilities of the window from the reference model, when the log has none (callers
+    rarely ask for ``predict_proba``): CBPE needs them."""
+    from treadle.monitoring._reference import load_predictor, signature_columns
+
+    if not ctx.predictor_loaded:
+        ctx.predictor = load_predictor(ctx.client, ctx.profile.extra.get("model"))
+        ctx.predictor_loaded = True
+    if ctx.predictor is None or not ctx.predictor.has_proba:
+        return None
+    inputs = signature_columns(ctx.predictor) or ctx.features
+    if not all(f in decoded.frame.columns for f in inputs):
+        return None
+    try:
+        return np.asarray(ctx.predictor.predict_proba(decoded.frame[inputs]), dtype=float)
+    except Exception:  # e.g. NaN the model refuses: no estimate for this window, not a failed run
+        return None
+
+
+def run(client: Any, monitor: Monitor, profile: Profile, now_ms: int) -> list[WindowReport]:
+    """Evaluate and record every complete window after the cursor; returns the recorded reports."""
+    features = [str(f) for f in profile.extra.get("features") or monitor.spec.features or []]
+    if not features:
+        features = [c for c in profile.columns if c != profile.extra.get("prediction")]
+    ctx = Context(client, monitor, profile, features, profile.extra.get("prediction"))
+    log = pending(client, monitor, now_ms)
+    # A 2-D request tensor lists the model's inputs in its signature order, which may hold more
+    # columns than the monitored features: decode by that order, then monitor the features.
+    inputs = [str(c) for c in profile.extra.get("inputs") or features]
+    decoded = decode(log, inputs + [f for f in features if f not in inputs])
+    recorded: list[WindowReport] = []
+    for window in cut(monitor, log, decoded, now_ms):
+        report = evaluate(ctx, window, decoded.slice(window.lo, window.hi))
+        recorded.append(client.monitors.record_window(report, window.cursor_ms, window.cursor_id))
+    return recorded
