@@ -11,11 +11,13 @@ from treadle.ui._compare import compare_router
 from treadle.ui._dataset_version import dataset_version_router
 from treadle.ui._datasets import datasets_router
 from treadle.ui._deployments import deployments_router
+from treadle.ui._evaluations import evaluations_router
 from treadle.ui._experiments import experiments_router
 from treadle.ui._feature_view import feature_view_router
 from treadle.ui._features import features_router
 from treadle.ui._model_version import version_router
 from treadle.ui._models import models_router
+from treadle.ui._monitors import monitors_router
 from treadle.ui._pipelines import pipelines_router
 from treadle.ui._render import STATIC_DIR
 from treadle.ui._runs import runs_router
@@ -39,4 +41,6 @@ def ui_router(backend: Backend) -> APIRouter:
     router.include_router(deployments_router(backend))  # /deployments[/{name}]
     router.include_router(pipelines_router(backend))  # /pipelines[/{name}], /pipelines/runs/{id}
     router.include_router(studies_router(backend))  # /studies[/{name}]
+    router.include_router(evaluations_router(backend))  # /evaluations[/compare|/{run_id}], /models/{name}/history
+    router.include_router(monitors_router(backend))  # /monitors[/{name}[/columns/{column}]]
     return router
