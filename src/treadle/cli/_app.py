@@ -15,10 +15,12 @@ from treadle.cli import (
     _demo,
     _deploy,
     _env,
+    _evaluate,
     _experiments,
     _export,
     _features,
     _models,
+    _monitor,
     _pipelines,
     _runs,
     _scheduler,
@@ -113,6 +115,9 @@ app.add_typer(_export.app, name="export")
 app.add_typer(_pipelines.app, name="pipelines")
 app.add_typer(_tune.app, name="tune")
 app.add_typer(_env.app, name="env")
+app.command("evaluate")(_evaluate.evaluate)
+app.add_typer(_evaluate.app, name="evaluations")
+app.add_typer(_monitor.app, name="monitor")
 # treadle train / treadle scheduler are registered by their modules' work: see _train.py, _scheduler.py
 app.command("train", context_settings=_train.CONTEXT)(_train.train)
 app.command("scheduler")(_scheduler.scheduler)

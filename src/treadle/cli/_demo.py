@@ -23,12 +23,13 @@ def scenarios() -> list[Scenario]:
     from treadle.cli._demo_classify import IRIS, WINE
     from treadle.cli._demo_data import DATA
     from treadle.cli._demo_features import FEATURES
+    from treadle.cli._demo_loop import LOOP
     from treadle.cli._demo_pipelines import PIPELINES
     from treadle.cli._demo_registry import REGISTRY
     from treadle.cli._demo_regress import DIABETES
     from treadle.cli._demo_serving import SERVING
 
-    return [IRIS, WINE, DIABETES, DATA, REGISTRY, SERVING, FEATURES, PIPELINES, *SCENARIOS]
+    return [IRIS, WINE, DIABETES, DATA, REGISTRY, SERVING, FEATURES, PIPELINES, *SCENARIOS, LOOP]
 
 
 def _check_dependencies() -> None:

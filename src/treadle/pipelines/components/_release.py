@@ -54,6 +54,10 @@ def register(
     tags: dict[str, Any] = {}
     if report is not None and report.get("metric"):
         tags = {f"metric.{report['metric']}": f"{report['candidate']:.6g}", "treadle.gate": str(report.get("passed"))}
+    if report is not None and report.get("run_id"):  # evaluate_model's evaluation run: the version's blessing
+        tags.update(
+            {"treadle.blessing": report["run_id"], "treadle.blessed": "true" if report.get("passed") else "false"}
+        )
     context = nullcontext() if in_run() else td.start_run(name=f"register-{name}")
     with context:
         uri = td.log_model(model, "model", input_example=_example(example, target, features))
@@ -93,11 +97,14 @@ def deploy(
     variant: str | None = None,
     weight: float | None = None,
     alias: str | None = None,
+    require_blessing: bool = False,
 ) -> dict[str, Any]:
     """Put ``register``'s new version into service: point ``variant`` of the rollout deployment
     ``deployment`` at it (default variant: the first challenger, e.g. the canary; ``weight`` sets its
     traffic share) and apply the new revision, and/or move the registry ``alias`` to it. Does nothing
-    when ``release`` says nothing was registered.
+    when ``release`` says nothing was registered, or (``require_blessing``) when the version has no
+    passing blessing (``treadle.blessed=true``, written by ``evaluate_model`` via ``register`` or by
+    :func:`treadle.evaluation.evaluate` on the version).
 
     Returns ``{"deployed", "deployment", "revision", "variant", "model", "alias", "reason"}``."""
     if deployment is None and alias is None:
@@ -116,6 +123,19 @@ def deploy(
         }
     name, version = release["name"], int(release["version"])
     model = f"models:/{name}/{version}"
+    if require_blessing:
+        unblessed = _unblessed(name, version)
+        if unblessed:
+            set_tags({"treadle.deploy": "skipped"})
+            return {
+                "deployed": False,
+                "deployment": deployment,
+                "revision": None,
+                "variant": None,
+                "model": model,
+                "alias": alias,
+                "reason": unblessed,
+            }
     out: dict[str, Any] = {
         "deployed": True,
         "deployment": deployment,
@@ -142,3 +162,13 @@ def deploy(
         out.update(revision=applied.revision, variant=chosen)
     set_tags({"treadle.deploy": model})
     return out
+
+
+def _unblessed(name: str, version: int) -> str | None:
+    """Why ``name`` v``version`` may not be deployed under ``require_blessing`` (None: it may)."""
+    tags = td.get_client().get_model_version(name, version).tags
+    if "treadle.blessing" not in tags:
+        return f"not deployed: models:/{name}/{version} has no blessing (evaluate it with a gate first)"
+    if tags.get("treadle.blessed") != "true":
+        return f"not deployed: models:/{name}/{version} failed its gate (evaluation run {tags['treadle.blessing']})"
+    return None
