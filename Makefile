@@ -39,6 +39,8 @@ bench: $(STAMP)
 	$(PY) bench/serving.py
 	$(PY) bench/pipelines.py
 	$(PY) bench/tuning.py
+	$(PY) bench/drift.py
+	$(PY) bench/evaluation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

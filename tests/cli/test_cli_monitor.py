@@ -73,6 +73,11 @@ def test_bad_input_is_one_error_line(cli: Invoke, ok: Ok, tmp_path: Path) -> Non
     assert_user_error(
         cli("monitor", "create", "m", "--deployment", "d", "--window-rows", "5", "--window-seconds", "5"), "not both"
     )
+    assert_user_error(
+        cli("monitor", "create", "m", "--deployment", "d", "--alert", "drift_share>0.3 for 0"), "for_windows"
+    )
+    for flag in ("--window-rows", "--window-seconds", "--min-rows"):
+        assert_user_error(cli("monitor", "create", "m", "--deployment", "d", flag, "0"), "bad window")
     bad = tmp_path / "bad.csv"
     bad.write_text("id,y\nr1,1\n")
     assert_user_error(cli("monitor", "labels", "--file", str(bad)), "request_id and label columns")

@@ -196,7 +196,17 @@ def test_bad_input_says_what_to_fix(client: Client, frame: pd.DataFrame) -> None
         td.evaluate(model, "no-such-dataset@1", targets="y")
     with pytest.raises(NotFound):
         td.evaluate("models:/nothing/1", frame, targets="y")
+    with pytest.raises(InvalidArgument, match="missing values"):  # not scored as wrong predictions
+        td.evaluate(model, frame.assign(y=frame["y"].where(frame.index % 10 != 0)), targets="y")
+    with pytest.raises(InvalidArgument, match="cannot be compared"):
+        td.evaluate(model, frame.assign(y=frame["y"].astype(str)), targets="y")
     assert client.search_runs(filter="tags.`treadle.evaluation` = 'true'").runs == []  # nothing half-logged
+
+
+def test_an_empty_slice_is_reported_not_fatal(client: Client, frame: pd.DataFrame) -> None:
+    model = LogisticRegression().fit(frame[FEATURES], frame["y"])
+    result = td.evaluate(model, frame, targets="y", slices=[{"none": "a > 100"}], explain=False)
+    assert result.slices["none"].rows == 0 and result.slices["none"].metrics == {} and not result.slices["none"].gated
 
 
 def test_a_shifted_frame_is_still_scored(client: Client) -> None:

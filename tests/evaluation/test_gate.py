@@ -113,6 +113,8 @@ def test_slices_by_column_tuple_and_query() -> None:
     assert slice_key("region=eu, tier=2") == "region:eu/tier:2" and slice_key("city=São Paulo/x") == "city:São Paulo_x"
     with pytest.raises(InvalidArgument, match="bad query"):
         make_slices(frame, [{"bad": "age <"}])
+    with pytest.raises(InvalidArgument, match="not a condition"):
+        make_slices(frame, [{"older": "age + 1"}])  # numbers, not a mask: would pick rows by label
     with pytest.raises(InvalidArgument, match="named twice"):
         make_slices(frame, ["region", "region"])
     with pytest.raises(InvalidArgument, match="column name"):

@@ -140,6 +140,11 @@ def test_bad_input_is_refused_with_clear_messages() -> None:
         drift(ref, ref.assign(num="x"))
     with pytest.raises(InvalidArgument, match="executor"):
         drift(ref, ref, executor="processes")  # type: ignore[arg-type]
+    noted = drift(ref, ref.assign(num="x"), errors="note")  # what a monitor run does: the others still tested
+    assert noted.columns["num"].statistic is None and "non-numeric" in (noted.columns["num"].note or "")
+    assert "num" not in noted.drifted_columns and noted.columns["cat2"].statistic is not None
+    with pytest.raises(InvalidArgument, match="errors must be"):
+        drift(ref, ref, errors="ignore")  # type: ignore[arg-type]
     assert list(drift(ref, ref.assign(extra=1), columns=["num"]).columns) == ["num"]
 
 
@@ -169,5 +174,17 @@ def test_unseen_category_gives_an_infinite_statistic_that_stays_json_able() -> N
 
 @pytest.mark.slow
 def test_ray_executor_gives_the_same_report() -> None:
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'treadle[ray]'")
     ref, cur = _frame(3000, 12), _frame(3000, 13, shift=0.3)
-    assert drift(ref, cur, executor="ray").to_dict() == drift(ref, cur, executor=None).to_dict()
+    try:
+        assert drift(ref, cur, executor="ray").to_dict() == drift(ref, cur, executor=None).to_dict()
+    finally:
+        ray.shutdown()  # the local cluster it started must not outlive the test (other suites start their own)
+
+
+def test_html_report_escapes_column_names_and_categories() -> None:
+    evil = "<script>alert(1)</script>"
+    ref = pd.DataFrame({evil: ["<img src=x onerror=alert(1)>", "a"] * 50, "x": np.arange(100.0)})
+    cur = pd.DataFrame({evil: ["<img src=x onerror=alert(1)>", "b"] * 50, "x": np.arange(100.0)})
+    page = drift(ref, cur).to_html()
+    assert "<script" not in page and "<img" not in page and "&lt;script&gt;" in page

@@ -35,6 +35,15 @@ def test_mmd_false_positive_rate_over_seeds() -> None:
     assert hits <= 6  # Binomial(40, 0.05): P(X >= 7) < 0.1%
 
 
+def test_vectors_with_nan_or_inf_are_counted_not_tested() -> None:
+    cur = _vectors(150, seed=2)
+    cur[3] = np.array([np.nan] + [0.0] * 7)
+    cur[4] = np.array([np.inf] + [0.0] * 7)
+    got = drift(pd.DataFrame({"e": _vectors(150, seed=1)}), pd.DataFrame({"e": cur})).columns["e"]
+    assert got.statistic is not None and np.isfinite(got.statistic) and not got.drifted  # NaN kernels read as drift
+    assert got.detail["non_finite"] == [0, 2]
+
+
 def test_embeddings_of_different_sizes_are_refused() -> None:
     with pytest.raises(InvalidArgument, match="embedding sizes differ"):
         drift(pd.DataFrame({"e": _vectors(20, dims=4)}), pd.DataFrame({"e": _vectors(20, dims=5)}))

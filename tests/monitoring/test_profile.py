@@ -116,3 +116,19 @@ def test_profile_bad_input() -> None:
         profile(pd.DataFrame({"a": [1]}), columns=["b"])
     with pytest.raises(InvalidArgument, match="DataFrame"):
         profile([1, 2])
+
+
+def test_a_large_profile_keeps_the_mass_of_a_repeated_value() -> None:
+    """A zero-inflated column profiled by quantiles: the shares of its bins (drill-down histograms,
+    binned tests) keep the 30% at zero in the first bin, as np.histogram does on the raw values."""
+    from treadle.monitoring._profile import sample_from_profile
+
+    rng = np.random.default_rng(0)
+    x = np.where(rng.random(20_000) < 0.3, 0.0, rng.exponential(size=20_000))
+    p = profile(pd.DataFrame({"x": x}))
+    sample = sample_from_profile(p.columns["x"])
+    assert not sample.exact
+    edges = np.linspace(x.min(), x.max(), 21)
+    np.testing.assert_allclose(sample.shares(edges), np.histogram(x, edges)[0] / len(x), atol=0.002)
+    same = drift(p, pd.DataFrame({"x": x[:5000]}), tests={"x": "jensenshannon"}).columns["x"]
+    assert not same.drifted and same.statistic is not None and same.statistic < 0.05

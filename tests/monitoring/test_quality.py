@@ -120,3 +120,12 @@ def test_integer_codes_made_float_by_a_missing_value_are_not_unseen() -> None:
     q = quality(ref, pd.DataFrame({"code": [1.0, None, 2.0, 7.0]}), ["code"])
     assert q.unseen_categories == {"code": ["7"]}
     assert q.missing["code"] == 0.25
+
+
+def test_categories_are_spelled_as_the_profile_spells_them() -> None:
+    """Float codes (1.0, 2.5) and the same codes served as integers or with a missing value: only a
+    value the reference never had is unseen (profile, drift and quality share one spelling)."""
+    ref = profile(pd.DataFrame({"c": [1.0, 2.5, 3.0] * 10}), categorical=["c"])
+    assert ref.columns["c"].categories == {"1": 10, "2.5": 10, "3": 10}
+    assert quality(ref, pd.DataFrame({"c": [1.0, 2.5, np.nan, 7.0]}), ["c"]).unseen_categories == {"c": ["7"]}
+    assert quality(ref, pd.DataFrame({"c": [1, 3, 7]}), ["c"]).unseen_categories == {"c": ["7"]}

@@ -98,6 +98,13 @@ def test_bad_arguments() -> None:
         td.monitoring.create_monitor("x", "d", reference=data.head(0))
     with pytest.raises(InvalidArgument, match="not understood"):
         td.monitoring.create_monitor("x", "d", reference=data, window="soon")
+    # a drift config no window could run is refused at creation, not failed at every run
+    with pytest.raises(InvalidArgument, match="unknown drift test 'kss'"):
+        td.monitoring.create_monitor("x", "d", reference=data, drift={"tests": {"f0": "kss"}})
+    with pytest.raises(InvalidArgument, match="'zz', which is not monitored"):
+        td.monitoring.create_monitor("x", "d", reference=data, drift={"tests": {"zz": "ks"}})
+    with pytest.raises(InvalidArgument, match="does not apply to numeric"):
+        td.monitoring.create_monitor("x", "d", reference=data, drift={"default_numeric": "mmd"})
     assert td.monitoring.list_monitors() == []
     td.monitoring.create_monitor("x", "d", reference=data)
     with pytest.raises(AlreadyExists, match="replace=True"):

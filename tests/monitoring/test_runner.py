@@ -239,3 +239,48 @@ def test_monitoring_a_subset_of_the_model_inputs() -> None:
     [report] = td.monitoring.run_monitor("subset", now_ms=now_ms() + 1000 + LOG_GRACE_MS)
     assert {c.column: c.drifted for c in report.columns} == {"f1": True, "f3": False}
     assert report.quality is not None and report.quality.extra_columns == [] and report.estimated is not None
+
+
+def test_text_in_a_numeric_column_does_not_stop_the_monitor() -> None:
+    """Strings where the reference has numbers are missing values for the drift test and type errors
+    for data quality; the window is recorded and the cursor moves (no window stuck failing forever)."""
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"x": rng.normal(size=300), "plan": rng.choice(["a", "b"], 300)})
+    td.monitoring.create_monitor("typed", "shop", reference=ref, window="50 rows")
+    t0 = now_ms() + 10
+    xs: list[object] = [float(v) for v in rng.normal(size=50)]
+    xs[3] = "n/a"
+    write_log(
+        [
+            record(f"t{i:03d}", t0 + i, {"x": [xs[i]], "plan": ["a"]}, {"predict": [0]}, endpoint="shop")
+            for i in range(50)
+        ]
+    )
+    [report] = td.monitoring.run_monitor("typed", now_ms=t0 + 100 + LOG_GRACE_MS)
+    by = {c.column: c for c in report.columns}
+    assert by["x"].statistic is not None and by["x"].detail["missing"] == [0, 1]
+    assert report.quality is not None and "x" in report.quality.type_errors
+    assert td.monitoring.get_monitor("typed").last_error is None
+
+
+def test_ad_hoc_drift_matches_integer_categories_turned_float_by_a_missing_value() -> None:
+    ref = pd.DataFrame({"zone": np.tile([1, 2, 3], 100)})
+    cur = pd.DataFrame({"zone": [1.0, 2.0, 3.0] * 30 + [np.nan]})
+    report = td.monitoring.drift(ref, cur, categorical=["zone"])
+    assert not report.columns["zone"].drifted and sorted(report.columns["zone"].detail["categories"]) == ["1", "2", "3"]
+
+
+def test_traffic_that_never_decodes_is_reported_on_the_monitor() -> None:
+    """Count windows of requests none of which decodes into the features would never fill up: the
+    run fails with the reasons (shown on the monitor) instead of waiting silently."""
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"x": rng.normal(size=100), "y": rng.normal(size=100)})
+    td.monitoring.create_monitor("shapes", "shop", reference=ref, window="20 rows")
+    t0 = now_ms() + 10
+    bad = [
+        record(f"s{i:03d}", t0 + i, {"input": [[1.0, 2.0, 3.0]]}, {"predict": [0]}, endpoint="shop") for i in range(30)
+    ]
+    write_log(bad)  # three values a row for two features
+    with pytest.raises(InvalidArgument, match="could not be decoded"):
+        td.monitoring.run_monitor("shapes", now_ms=t0 + 100 + LOG_GRACE_MS)
+    assert "could not be decoded" in (td.monitoring.get_monitor("shapes").last_error or "")

@@ -12,6 +12,7 @@ import pytest
 from sklearn.metrics import accuracy_score
 
 import treadle as td
+from treadle.errors import InvalidArgument, NotFound
 from treadle.monitoring._runner import LOG_GRACE_MS
 from treadle.server import create_app
 from treadle.serving._app import create_serving_app
@@ -81,6 +82,10 @@ def test_monitor_through_a_remote_client(tmp_path: Path) -> None:
         t0 = now_ms() + 10
         write_log(served_records(model, frame(100, seed=3, shift=2.0), t0, "r"))
         assert td.monitoring.log_labels(["r-00000"], [1]).accepted == 1
+        with pytest.raises(InvalidArgument, match="none of the 1 request ids"):  # a 400, not a 500
+            td.monitoring.log_labels(["no-such-request"], [1])
+        with pytest.raises(NotFound):
+            td.monitoring.run_monitor("no-such-monitor")
         [report] = td.monitoring.run_monitor("remote", now_ms=t0 + 200 + LOG_GRACE_MS)
         assert report.dataset_drift and report.labelled == 1 and report.estimated is not None
         assert td.monitoring.run_due() == {}  # ran just now: not due

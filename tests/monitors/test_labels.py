@@ -44,8 +44,9 @@ def test_logged_requests_are_indexed_and_take_labels(client: Client, tmp_path: P
     for i in range(5):
         logger.log(_record(f"b{i}", "fraud", 2_000 + i))
     logger.log(_record("", "churn", 3_000))  # a request without an id is logged but not indexed
+    logger.log(_record("x" * 300, "churn", 3_001))  # nor one whose caller-sent id is too long to index
     logger.close()
-    assert logger.written == 26
+    assert logger.written == 27 and logger.failed == 0
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     with store.read() as conn:
         r = rt.log_requests

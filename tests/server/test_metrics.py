@@ -86,3 +86,21 @@ def test_gauges_follow_the_latest_window_and_alert_states(server: str) -> None:
     assert m["treadle_monitor_drift_share"] == {churn: 0.0}
     assert m["treadle_monitor_window_end_seconds"] == {churn: 180.0}
     assert "treadle_monitor_performance" not in m
+
+
+def test_a_monitor_deleted_during_the_scrape_is_skipped() -> None:
+    from treadle.errors import NotFound
+    from treadle.server._metrics import MonitorCollector
+
+    class Racing:
+        def list_monitors(self) -> list[object]:
+            class M:
+                name = "gone"
+
+            return [M()]
+
+        def alert_states(self, name: str) -> list[object]:
+            raise NotFound(f"monitor {name!r} does not exist")
+
+    families = list(MonitorCollector(Racing()).collect())  # type: ignore[arg-type]
+    assert all(not f.samples for f in families)

@@ -42,6 +42,7 @@ from treadle.cli._demo_loop_data import (
     serving,
 )
 from treadle.errors import NotFound
+from treadle.monitoring._runner import LOG_GRACE_MS  # the log is read up to now - grace
 from treadle.monitors import AlertRule, DriftConfig, WindowSpec
 from treadle.pipelines import pipeline
 from treadle.pipelines.components import ingest, register, split, train, tune
@@ -65,7 +66,6 @@ TREE = {"class": "sklearn.tree.DecisionTreeClassifier", "params": {"random_state
 SPACE = {"max_depth": {"low": 3, "high": 8}, "min_samples_leaf": {"low": 1, "high": 30}}
 ROWS, WINDOW, CANARY_TRAFFIC, CANARY_BATCH = 2000, 300, 1000, 100
 CANARY_PERCENT, MIN_SAMPLES = 30.0, 60
-LOG_GRACE_MS = 5_000  # the monitor reads the log up to now - 5 s; the demo's log is flushed already
 
 
 @pipeline(name="loan-training", experiment=EXPERIMENT)

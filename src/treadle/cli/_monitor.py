@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
 
@@ -47,16 +48,25 @@ def parse_alert(text: str) -> AlertRule:
             f"alert {text!r} is not understood: write '[name:] METRIC OP THRESHOLD [for N] [clear N]', "
             "e.g. 'drift_share>0.3' or 'acc: performance.accuracy < 0.8 for 2 clear 3'"
         )
-    return AlertRule.model_validate(
-        {
-            "name": match["name"] or match["metric"],
-            "metric": match["metric"],
-            "op": match["op"],
-            "threshold": threshold,
-            "for_windows": int(match["for"] or 1),
-            "clear_windows": int(match["clear"] or 1),
-        }
-    )
+    try:
+        return AlertRule.model_validate(
+            {
+                "name": match["name"] or match["metric"],
+                "metric": match["metric"],
+                "op": match["op"],
+                "threshold": threshold,
+                "for_windows": int(match["for"] or 1),
+                "clear_windows": int(match["clear"] or 1),
+            }
+        )
+    except ValidationError as exc:  # e.g. "for 0": say what, not a traceback
+        raise InvalidArgument(f"alert {text!r}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else str(err["msg"])
 
 
 @app.command("create")
@@ -84,10 +94,13 @@ def create(
 
     if window_rows is not None and window_seconds is not None:
         fail("give --window-rows or --window-seconds, not both")
-    if window_seconds is not None:
-        window = WindowSpec(kind="time", seconds=window_seconds, rows=None, min_rows=min_rows)
-    else:
-        window = WindowSpec(kind="count", rows=window_rows or 1000, min_rows=min_rows)
+    try:
+        if window_seconds is not None:
+            window = WindowSpec(kind="time", seconds=window_seconds, rows=None, min_rows=min_rows)
+        else:
+            window = WindowSpec(kind="count", rows=1000 if window_rows is None else window_rows, min_rows=min_rows)
+    except ValidationError as exc:
+        fail(f"bad window: {_first_error(exc)} (--window-rows, --window-seconds and --min-rows are at least 1)")
     if task not in ("classification", "regression"):
         fail(f"unknown task {task!r}: use classification or regression")
     monitor = create_monitor(

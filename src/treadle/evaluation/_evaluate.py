@@ -73,6 +73,8 @@ def evaluate(
     y = frame[targets].to_numpy()
     if task != "classification":
         y = _numeric(y, targets)
+    elif pd.isna(y).any():
+        raise InvalidArgument(f"target column {targets!r} has missing values; drop or fill them first")
     groups = frame[group].to_numpy() if group else None
     drop = [c for c in (targets, group) if c]
     x = feature_frame(mref.model, frame, drop)
@@ -81,7 +83,10 @@ def evaluate(
     picked = make_slices(frame, slices)
     per_slice = {
         s.label: SliceMetrics(
-            s.label, len(s.rows), _metrics(task, y, scored, groups, k, s.rows), len(s.rows) >= MIN_SLICE_ROWS
+            s.label,
+            len(s.rows),
+            _metrics(task, y, scored, groups, k, s.rows) if len(s.rows) else {},  # an empty slice: no metrics
+            len(s.rows) >= MIN_SLICE_ROWS,
         )
         for s in picked
     }
@@ -92,7 +97,7 @@ def evaluate(
         base_metrics = _metrics(task, y, base_scored, groups, k, slice(None))
         comparison[OVERALL] = compare(metrics, base_metrics)
         for s in picked:
-            slice_base = _metrics(task, y, base_scored, groups, k, s.rows)
+            slice_base = _metrics(task, y, base_scored, groups, k, s.rows) if len(s.rows) else {}
             current = per_slice[s.label]
             per_slice[s.label] = SliceMetrics(current.label, current.rows, current.metrics, current.gated, slice_base)
             comparison[s.label] = compare(current.metrics, slice_base)

@@ -257,7 +257,13 @@ def compute(
 ) -> dict[str, float]:
     """The standard metrics of ``task`` (see :func:`classification`, :func:`regression`, :func:`ranking`)."""
     if task == "classification":
-        return classification(np.asarray(y_true), np.asarray(y_pred), proba, classes)
+        try:
+            return classification(np.asarray(y_true), np.asarray(y_pred), proba, classes)
+        except TypeError as exc:  # e.g. labels "1" against predictions 1: numpy cannot order them
+            raise InvalidArgument(
+                f"labels and predictions cannot be compared ({exc}): give the target column the type of the "
+                "model's classes (e.g. integers, not strings)"
+            ) from None
     if task == "regression":
         return regression(np.asarray(y_true), np.asarray(y_pred))
     if task == "ranking":

@@ -75,9 +75,12 @@ def _queries(frame: pd.DataFrame, spec: dict[str, str]) -> list[Slice]:
         if not isinstance(query, str):
             raise InvalidArgument(f"slice {name!r}: give a pandas query string such as 'age < 30', not {query!r}")
         try:
-            picked = positions[frame.eval(query)]
+            mask = frame.eval(query)
         except Exception as exc:
             raise InvalidArgument(f"slice {name!r}: bad query {query!r}: {exc}") from None
+        if not isinstance(mask, pd.Series) or not pd.api.types.is_bool_dtype(mask.dtype):
+            raise InvalidArgument(f"slice {name!r}: query {query!r} is not a condition (true or false per row)")
+        picked = positions[mask]
         out.append(Slice(str(name), picked.to_numpy()))
     return out
 

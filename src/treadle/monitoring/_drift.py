@@ -80,6 +80,7 @@ class _Job:
     threshold: float | None
     default_numeric: str | None
     default_categorical: str | None
+    lenient: bool = False  # bad data in the column: no verdict and a note, instead of an exception
 
 
 def _detail(ref: ColumnSample, cur: ColumnSample) -> dict[str, Any]:
@@ -115,6 +116,24 @@ def _constant_note(ref: ColumnSample, cur: ColumnSample) -> str | None:
 
 def column_drift(job: _Job) -> ColumnDrift:
     """Drift of one column (runs in a worker thread or a Ray task)."""
+    if not job.lenient:
+        return _column_drift(job)
+    try:
+        return _column_drift(job)
+    except (InvalidArgument, TypeError, ValueError) as exc:
+        message = exc.message if isinstance(exc, InvalidArgument) else f"{type(exc).__name__}: {exc}"
+        threshold = job.threshold if job.threshold is not None else 0.0
+        return ColumnDrift(
+            column=job.column,
+            kind=job.kind,
+            test=job.test or "none",
+            threshold=threshold,
+            drifted=False,
+            note=f"no verdict: {message}",
+        )
+
+
+def _column_drift(job: _Job) -> ColumnDrift:
     ref = sample_from_profile(job.reference) if isinstance(job.reference, ColumnProfile) else None
     if ref is None:
         assert isinstance(job.reference, pd.Series)
@@ -233,6 +252,7 @@ def drift(
     prediction: str | None = None,
     executor: Literal["threads", "ray"] | None = "threads",
     config: DriftConfig | None = None,
+    errors: Literal["raise", "note"] = "raise",
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column.
 
@@ -244,11 +264,15 @@ def drift(
     ``config``'s). ``correction="fdr"``: Benjamini-Hochberg over the p-value tests. ``prediction``:
     a column tested like the others but reported in ``DriftReport.prediction`` and not counted in
     the share. ``config``: a :class:`~treadle.monitors.DriftConfig`; explicit arguments win.
+    ``errors="note"``: a column whose current values cannot be tested (text in a numeric column,
+    vectors of another size) gets no verdict and a note instead of failing the report (monitors).
     """
     if not isinstance(current, pd.DataFrame):
         raise InvalidArgument(f"current must be a pandas DataFrame, not {type(current).__name__}")
     if len(current) == 0:
         raise InvalidArgument("current data is empty: drift needs at least one row")
+    if errors not in ("raise", "note"):
+        raise InvalidArgument(f"errors must be 'raise' or 'note', not {errors!r}")
     if not isinstance(reference, (pd.DataFrame, Profile)):
         raise InvalidArgument(f"reference must be a DataFrame or a Profile, not {type(reference).__name__}")
     if isinstance(reference, pd.DataFrame) and len(reference) == 0:
@@ -283,6 +307,7 @@ def drift(
             cfg.thresholds.get(c),
             cfg.default_numeric,
             cfg.default_categorical,
+            errors == "note",
         )
         for c in wanted
     ]

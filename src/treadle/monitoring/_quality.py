@@ -16,6 +16,7 @@ import pandas as pd
 
 from treadle.errors import InvalidArgument
 from treadle.monitoring._profile import infer_kind
+from treadle.monitoring._sample import categorical_sample
 from treadle.monitors._records import QualityReport
 
 if TYPE_CHECKING:
@@ -127,20 +128,12 @@ def _numeric(name: str, values: pd.Series, ref: ColumnProfile | None, out: dict[
 def _categorical(name: str, values: pd.Series, ref: ColumnProfile | None, out: dict[str, Any]) -> None:
     if ref is None or ref.categories is None or values.empty:
         return
-    known = list(ref.categories)
-    counts = values.astype(str).value_counts(sort=False)
-    unseen = counts[~counts.index.isin(known)]
-    if len(unseen) and pd.api.types.is_float_dtype(values.dtype):
-        # integer codes turned float by a missing value ("1.0" vs the reference's "1")
-        nums = values.to_numpy(dtype=float)
-        if np.all(np.isfinite(nums) & (nums == np.round(nums))):
-            as_int = pd.Series(nums.astype(np.int64)).astype(str).value_counts(sort=False)
-            if (~as_int.index.isin(known)).sum() < len(unseen):
-                unseen = as_int[~as_int.index.isin(known)]
-    if len(unseen):
+    counts = categorical_sample(values).counts or {}  # spelled as the profile spells them
+    unseen = [(k, c) for k, c in counts.items() if k not in ref.categories]
+    if unseen:
         # most frequent first, ties by value, so the list is stable from window to window
-        order = sorted(unseen.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
-        out["unseen_categories"][name] = [str(k) for k, _ in order[:MAX_UNSEEN]]
+        order = sorted(unseen, key=lambda kv: (-kv[1], kv[0]))
+        out["unseen_categories"][name] = [k for k, _ in order[:MAX_UNSEEN]]
 
 
 def _embedding(name: str, values: pd.Series, ref: ColumnProfile | None, out: dict[str, Any]) -> None:

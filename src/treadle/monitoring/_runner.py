@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from treadle.errors import TreadleError
+from treadle.errors import InvalidArgument, TreadleError
 from treadle.monitoring._decode import Decoded, decode
 from treadle.monitoring._performance import performance
 from treadle.monitors import Monitor, WindowReport
@@ -132,7 +132,7 @@ def _cut_time(log: pd.DataFrame, since: int, size: int, until: int) -> list[Wind
 
 def aligned(profile: Profile, frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
     """Categorical columns spelled as the reference spells them: categories are compared as text,
-    and JSON plus missing values turn the served ``1`` into ``1.0`` (or the other way round)."""
+    and JSON plus missing values turn the served ``1`` into ``1.0``."""
     out = frame
     for name in columns if columns is not None else list(frame.columns):
         ref = profile.columns.get(name)
@@ -140,13 +140,10 @@ def aligned(profile: Profile, frame: pd.DataFrame, columns: list[str] | None = N
             continue
         series = frame[name]
         integral_keys = all(k.lstrip("-").isdigit() for k in ref.categories)
-        float_keys = all(k.endswith(".0") and k[:-2].lstrip("-").isdigit() for k in ref.categories)
-        if series.dtype.kind == "f" and integral_keys:
+        if series.dtype.kind == "f" and integral_keys:  # (profiles spell integral floats as integers too)
             finite = series.dropna()
             if len(finite) and np.all(np.isfinite(finite)) and np.all(finite == np.round(finite)):
                 out = out.assign(**{name: series.astype("Int64")})
-        elif series.dtype.kind in "iu" and float_keys:
-            out = out.assign(**{name: series.astype(float)})
     return out
 
 
@@ -181,7 +178,10 @@ def evaluate(ctx: Context, window: Window, decoded: Decoded) -> WindowReport:
     elif not present:
         notes.append("none of the monitored features is in the served requests: no drift verdict")
     else:
-        report.update(_drift(ctx, decoded, present))
+        try:
+            report.update(_drift(ctx, decoded, present))
+        except (TreadleError, TypeError, ValueError) as exc:  # a poisoned window must not stop the monitor
+            notes.append(f"no drift verdict: {getattr(exc, 'message', exc)}")
     scored = _performance(ctx, decoded)
     if "_note" in scored:
         notes.append(scored.pop("_note"))
@@ -193,6 +193,10 @@ def _drift(ctx: Context, decoded: Decoded, present: list[str]) -> dict[str, Any]
     from treadle.monitoring._drift import drift
 
     current = decoded.frame[present].copy()
+    for name in present:  # text in a numeric column: missing for the tests (quality reports the values)
+        ref = ctx.profile.columns.get(name)
+        if ref is not None and ref.kind == "numeric" and current[name].dtype == object:
+            current[name] = pd.to_numeric(current[name], errors="coerce").astype(float)
     prediction = None
     if ctx.prediction is not None and decoded.prediction is not None:
         current[ctx.prediction] = decoded.prediction
@@ -205,6 +209,7 @@ def _drift(ctx: Context, decoded: Decoded, present: list[str]) -> dict[str, Any]
         prediction=prediction,
         executor=executor(decoded.rows),
         config=ctx.monitor.spec.drift,
+        errors="note",
     )
     return {
         "drift_share": result.share,
@@ -262,7 +267,11 @@ def _performance(ctx: Context, decoded: Decoded) -> dict[str, Any]:
     if proba is not None and extra.get("cbpe") is not None and spec.task == "classification":
         from treadle.monitoring._cbpe import CBPE
 
-        out["estimated"] = CBPE.from_dict(extra["cbpe"]).estimate(proba)
+        try:
+            out["estimated"] = CBPE.from_dict(extra["cbpe"]).estimate(proba)
+        except (TreadleError, ValueError, TypeError) as exc:  # odd probabilities: no estimate, not a stuck monitor
+            note = f"no performance estimate: {getattr(exc, 'message', exc)}"
+            out["_note"] = f"{out['_note']}; {note}" if "_note" in out else note
     return out
 
 
@@ -296,8 +305,17 @@ def run(client: Any, monitor: Monitor, profile: Profile, now_ms: int) -> list[Wi
     # columns than the monitored features: decode by that order, then monitor the features.
     inputs = [str(c) for c in profile.extra.get("inputs") or features]
     decoded = decode(log, inputs + [f for f in features if f not in inputs])
+    windows = cut(monitor, log, decoded, now_ms)
+    size = monitor.spec.window.rows or 1
+    if not windows and monitor.spec.window.kind == "count" and decoded.rows == 0 and decoded.malformed >= size:
+        # no window can ever fill up: say why on the monitor instead of waiting silently
+        raise InvalidArgument(
+            f"{decoded.malformed} requests since the last window could not be decoded into the monitored "
+            f"features ({'; '.join(list(decoded.reasons.values())[:3])}); check the monitor's features "
+            "against what the deployment is sent"
+        )
     recorded: list[WindowReport] = []
-    for window in cut(monitor, log, decoded, now_ms):
+    for window in windows:
         report = evaluate(ctx, window, decoded.slice(window.lo, window.hi))
         recorded.append(client.monitors.record_window(report, window.cursor_ms, window.cursor_id))
     return recorded

@@ -74,12 +74,20 @@ def numeric_sample(series: pd.Series) -> ColumnSample:
     return ColumnSample("numeric", n, missing, non_finite, sorted=x, n_unique=n_unique, min=lo, max=hi)
 
 
+def category_key(value: Any) -> str:
+    """A category as text, spelled the same in profiles, drift and data quality: an integral float
+    is the integer it holds (a missing value turns the served ``1`` into ``1.0``)."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def categorical_sample(series: pd.Series) -> ColumnSample:
     vc = series.value_counts(dropna=True, sort=False)
     counts: dict[str, int] = {}
     for key, c in zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True):
         if c > 0:
-            k = str(key)
+            k = category_key(key)
             counts[k] = counts.get(k, 0) + int(c)
     n = sum(counts.values())
     return ColumnSample("categorical", n, len(series) - n, counts=counts, n_unique=len(counts))
@@ -95,7 +103,12 @@ def embedding_sample(series: pd.Series) -> ColumnSample:
         ) from None
     if len(rows) == 0:
         values = np.empty((0, 0))
-    return ColumnSample("embedding", len(rows), len(series) - len(rows), values=values, n_unique=len(rows))
+    finite = np.all(np.isfinite(values), axis=1)  # a vector with NaN/inf would poison every kernel value
+    non_finite = int(len(values) - finite.sum())
+    if non_finite:
+        values = values[finite]
+    n = len(values)
+    return ColumnSample("embedding", n, len(series) - len(rows), non_finite, values=values, n_unique=n)
 
 
 def text_sample(series: pd.Series) -> ColumnSample:

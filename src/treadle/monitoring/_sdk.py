@@ -202,9 +202,10 @@ def create_monitor(
     if found.dataset is not None:
         spec = spec.model_copy(update={"reference_dataset": found.dataset, "reference_version": found.version})
     prof, used, pred_col = _profile_reference(spec, found, model_uri, predictor)
+    _check_drift(spec.drift, {c: p.kind for c, p in prof.columns.items()})  # not at every run, window after window
     spec = spec.model_copy(update={"features": used, "model": model_uri})
+    stored = c.blobs.put_bytes(prof.to_bytes())  # first: a failed upload leaves no monitor without a reference
     created = c.monitors.create_monitor(spec, replace=replace)
-    stored = c.blobs.put_bytes(prof.to_bytes())
     info = ReferenceInfo(
         dataset=found.dataset,
         version=found.version,
@@ -221,6 +222,21 @@ def create_monitor(
         if not replace:  # a monitor without a reference is never run: do not leave one behind
             c.monitors.delete_monitor(created.name)
         raise
+
+
+def _check_drift(cfg: DriftConfig, kinds: dict[str, Any]) -> None:
+    """Refuse a drift config no window could run: unknown tests, tests for another kind or column."""
+    from treadle.monitoring._drift import _options
+    from treadle.monitoring.base import get_test
+
+    _options(cfg, None, None, None, None)  # thresholds, share and correction
+    for column, test in cfg.tests.items():
+        if column not in kinds:
+            raise InvalidArgument(f"drift test for {column!r}, which is not monitored; the columns: {sorted(kinds)}")
+        get_test(test, kinds[column])
+    for default, kind in ((cfg.default_numeric, "numeric"), (cfg.default_categorical, "categorical")):
+        if default is not None:
+            get_test(default, kind)
 
 
 def _exists(client: Any, name: str) -> bool:

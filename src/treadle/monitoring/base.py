@@ -63,7 +63,9 @@ class ColumnSample:
             return np.asarray(found) / max(len(self.sorted), 1)
         assert self.quantiles is not None
         q = self.quantiles
-        k = np.searchsorted(q, x, side="right")  # q[:k] <= x
+        # q[k-1] < x <= q[k] (left) or q[k-1] <= x < q[k] (right): a value many rows share (a run of
+        # equal quantiles, e.g. 30% zeros) counts below x only with ``right``
+        k = np.searchsorted(q, x, side="right" if right else "left")
         out = np.where(k >= len(q), 1.0, 0.0)
         mid = (k > 0) & (k < len(q))
         km = k[mid]

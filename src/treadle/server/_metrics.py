@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from treadle.errors import NotFound
 from treadle.monitors import MonitorService, WindowReport
 
 
@@ -32,9 +33,13 @@ class MonitorCollector(Collector):
         g = _Gauges()
         for monitor in self._monitors.list_monitors():
             name = monitor.name
-            for state in self._monitors.alert_states(name):
+            try:
+                states = self._monitors.alert_states(name)
+                windows = self._monitors.list_windows(name, limit=1)
+            except NotFound:  # deleted since the list was read: not a failed scrape
+                continue
+            for state in states:
                 g.alert_firing.add_metric([name, state.rule], 1.0 if state.state == "firing" else 0.0)
-            windows = self._monitors.list_windows(name, limit=1)
             if windows:
                 g.add_window(windows[0])
         yield from g.all()

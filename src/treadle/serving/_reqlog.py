@@ -132,7 +132,9 @@ class RequestLogger(RequestSink):
         pq.write_table(table, buffer, compression="zstd")
         info = self._client.blobs.put_bytes(buffer.getvalue())
         times = [r.time_ms for r in records]
-        indexed = [r for r in records if r.id]  # the request-id index lets labels join requests later
+        # The request-id index lets labels join requests later; it takes ids of 1-256 characters, and
+        # one over-long id a caller sent must not cost the whole part its index.
+        indexed = [r for r in records if r.id and len(r.id) <= 256]
         self._client.rollout.add_log_part(
             endpoint,
             info.digest,

@@ -3,7 +3,7 @@ metrics split into overall / per slice / baseline, and their JSON and SVG artifa
 
 An evaluation run carries the tags ``treadle.evaluation=true``, ``treadle.evaluation.model``,
 ``treadle.evaluation.version`` and ``treadle.evaluation.blessed``; metrics ``<metric>``,
-``slice/<column>=<value>/<metric>`` and ``baseline/<metric>``; artifacts under ``evaluation/``.
+``slice/<column>:<value>/<metric>`` and ``baseline/<metric>``; artifacts under ``evaluation/``.
 """
 
 from __future__ import annotations

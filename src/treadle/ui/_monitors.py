@@ -53,8 +53,11 @@ def monitors_router(backend: Backend) -> APIRouter:
     def monitors_page(request: Request) -> HTMLResponse:
         rows = []
         for m in service.list_monitors():
-            latest = service.list_windows(m.name, limit=1)
-            firing = [s for s in service.alert_states(m.name) if s.state == "firing"]
+            try:
+                latest = service.list_windows(m.name, limit=1)
+                firing = [s for s in service.alert_states(m.name) if s.state == "firing"]
+            except NotFound:  # deleted since the list was read
+                continue
             rows.append(MonitorRow(m, latest[-1] if latest else None, firing, window_label(m)))
         return render(request, "monitors.html", rows=rows, hint=CREATE_HINT)
 

@@ -18,6 +18,7 @@ from typing import Any
 import treadle as td
 from treadle.errors import InvalidArgument, NotFound
 from treadle.pipelines import step
+from treadle.pipelines.components._release import blessing_problem
 from treadle.pipelines.components._util import log_params, set_tags
 from treadle.rollout import DeploymentSpec
 from treadle.rollout._automation import parse_model_uri
@@ -34,32 +35,6 @@ def _skipped(deployment: str, reason: str) -> dict[str, Any]:
         "percent": None,
         "reason": reason,
     }
-
-
-def blessing_problem(name: str, version: int) -> str | None:
-    """Why ``name`` v``version`` may not go live (no passing blessing), or None when it may."""
-    from treadle.evaluation import blessing_of
-
-    try:
-        blessing = blessing_of(f"models:/{name}/{version}")
-    except NotFound:
-        blessing = None
-    if blessing is None:
-        return (
-            f"{name} v{version} has no blessing: evaluate it with a gate first (evaluate_model or "
-            "td.evaluate(..., thresholds=...)), or pass require_blessing=False"
-        )
-    if not _passed(blessing):
-        return f"{name} v{version} failed its evaluation gate, so it is not deployed"
-    return None
-
-
-def _passed(blessing: Any) -> bool:
-    for key in ("blessed", "passed"):
-        value = blessing.get(key) if isinstance(blessing, dict) else getattr(blessing, key, None)
-        if value is not None:
-            return bool(value)
-    return bool(blessing)
 
 
 def _control_alias(spec: DeploymentSpec, name: str) -> str:

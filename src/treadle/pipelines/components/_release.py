@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 import treadle as td
-from treadle.errors import InvalidArgument
+from treadle.errors import InvalidArgument, NotFound
 from treadle.pipelines import step
 from treadle.pipelines.components._util import in_run, log_params, set_tags
 from treadle.rollout import DeploymentSpec
@@ -103,7 +103,8 @@ def deploy(
     ``deployment`` at it (default variant: the first challenger, e.g. the canary; ``weight`` sets its
     traffic share) and apply the new revision, and/or move the registry ``alias`` to it. Does nothing
     when ``release`` says nothing was registered, or (``require_blessing``) when the version has no
-    passing blessing (``treadle.blessed=true``, written by ``evaluate_model`` via ``register`` or by
+    passing blessing (:func:`blessing_problem`: the ``evaluation/blessing.json`` the version's
+    ``treadle.blessing`` tag points at, written by ``evaluate_model`` via ``register`` or by
     :func:`treadle.evaluation.evaluate` on the version).
 
     Returns ``{"deployed", "deployment", "revision", "variant", "model", "alias", "reason"}``."""
@@ -124,7 +125,7 @@ def deploy(
     name, version = release["name"], int(release["version"])
     model = f"models:/{name}/{version}"
     if require_blessing:
-        unblessed = _unblessed(name, version)
+        unblessed = blessing_problem(name, version)
         if unblessed:
             set_tags({"treadle.deploy": "skipped"})
             return {
@@ -134,7 +135,7 @@ def deploy(
                 "variant": None,
                 "model": model,
                 "alias": alias,
-                "reason": unblessed,
+                "reason": f"not deployed: {unblessed}",
             }
     out: dict[str, Any] = {
         "deployed": True,
@@ -164,11 +165,22 @@ def deploy(
     return out
 
 
-def _unblessed(name: str, version: int) -> str | None:
-    """Why ``name`` v``version`` may not be deployed under ``require_blessing`` (None: it may)."""
-    tags = td.get_client().get_model_version(name, version).tags
-    if "treadle.blessing" not in tags:
-        return f"not deployed: models:/{name}/{version} has no blessing (evaluate it with a gate first)"
-    if tags.get("treadle.blessed") != "true":
-        return f"not deployed: models:/{name}/{version} failed its gate (evaluation run {tags['treadle.blessing']})"
+def blessing_problem(name: str, version: int) -> str | None:
+    """Why ``name`` v``version`` may not go live (no passing blessing, read from the
+    ``evaluation/blessing.json`` its ``treadle.blessing`` tag points at), or None when it may."""
+    from treadle.evaluation import blessing_of
+
+    try:
+        blessing = blessing_of(f"models:/{name}/{version}")
+    except NotFound:
+        blessing = None
+    if blessing is None:
+        return (
+            f"models:/{name}/{version} has no blessing: evaluate it with a gate first (evaluate_model or "
+            "td.evaluate(..., thresholds=...)), or pass require_blessing=False"
+        )
+    passed = blessing.get("passed", blessing.get("blessed"))
+    if not passed:
+        run = blessing.get("run_id")
+        return f"models:/{name}/{version} failed its gate" + (f" (evaluation run {run})" if run else "")
     return None
