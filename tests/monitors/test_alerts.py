@@ -114,3 +114,10 @@ def test_schedules_may_listen_to_every_alert_event() -> None:
 
     kinds = ["drift_detected", "performance_degraded", "data_quality", "alert_cleared"]
     assert check_events(kinds) == sorted(kinds)
+
+
+@pytest.mark.parametrize(("op", "clear"), [(">", 0.4), ("<", 0.2)])
+def test_a_clear_threshold_on_the_breaching_side_is_refused(op: str, clear: float) -> None:
+    rule = AlertRule(name="r", metric="drift_share", op=op, threshold=0.3, clear_threshold=clear)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="clear_threshold"):
+        check_rules(MonitorSpec(name="m", deployment="d", alerts=[rule]))

@@ -186,6 +186,8 @@ def test_wire_to_monitor_needs_the_monitor_and_wires_once(client: td.Client) -> 
     assert other.id != schedule.id and other.params == {"percent": 50.0}
     with pytest.raises(InvalidArgument, match="has no param 'percnt'"):
         wire_to_monitor(flow, "loans-drift", params={"percnt": 5})
+    both = wire_to_monitor(flow, "loans-drift", events=["drift_detected", "performance_degraded"])
+    assert both.id not in (schedule.id, other.id) and both.events == ["drift_detected", "performance_degraded"]
 
 
 @pytest.mark.slow

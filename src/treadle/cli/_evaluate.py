@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from treadle.cli._context import state
-from treadle.cli._output import fmt_number, fmt_time, key_value_grid, note, out, plural
+from treadle.cli._output import echo_json, fmt_number, fmt_time, key_value_grid, note, out, plural
 
 app = typer.Typer(no_args_is_help=True, help="Evaluation runs: a model's history.")
 
@@ -65,7 +64,7 @@ def evaluate(
         client=state(ctx).client(),
     )
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=1))
+        echo_json(result.to_dict())
     else:
         _print(result)
     if not result.passed:
@@ -113,7 +112,7 @@ def history(
 
     rows = model_history(model, metric=metric, client=state(ctx).client())
     if as_json:
-        typer.echo(json.dumps(rows, indent=1))
+        echo_json(rows)
         return
     if not rows:
         note(f"No evaluations of {model}.")

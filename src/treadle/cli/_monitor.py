@@ -7,7 +7,6 @@ the drift engine); the other commands read and change the monitor's state direct
 from __future__ import annotations
 
 import csv
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from treadle.cli._context import state
-from treadle.cli._output import fail, fmt_number, fmt_time, key_value_grid, note, out, plural
+from treadle.cli._output import echo_json, fail, fmt_number, fmt_time, key_value_grid, note, out, plural
 from treadle.errors import InvalidArgument
 from treadle.monitors import AlertRule, AlertState, Monitor, WindowReport, WindowSpec
 
@@ -136,7 +135,7 @@ def list_monitors(
             {**m.model_dump(mode="json"), "latest_window": _dump(latest[m.name]), "firing": firing[m.name]}
             for m in monitors
         ]
-        typer.echo(json.dumps(rows, indent=1))
+        echo_json(rows)
         return
     if not monitors:
         note("No monitors yet; create one with `treadle monitor create NAME --deployment D`.")
@@ -177,7 +176,7 @@ def show(
             "alerts": [s.model_dump(mode="json") for s in states],
             "windows": [_dump(w) for w in windows],
         }
-        typer.echo(json.dumps(body, indent=1))
+        echo_json(body)
         return
     ref = m.reference
     reference = "none yet (create it again with --replace)"

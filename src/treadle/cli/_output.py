@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -78,3 +79,18 @@ def key_value_grid(rows: Sequence[tuple[str, str | Text]]) -> Table:
         if text.plain:
             grid.add_row(key, text)
     return grid
+
+
+def echo_json(value: Any) -> None:
+    """Print ``value`` as strict JSON: NaN and infinities (a metric with no value) become null."""
+    typer.echo(json.dumps(_finite(value), indent=1, allow_nan=False, default=str))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

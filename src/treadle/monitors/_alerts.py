@@ -47,6 +47,21 @@ def check_rules(spec: MonitorSpec) -> None:
         for what, value in (("threshold", rule.threshold), ("clear_threshold", rule.clear_threshold)):
             if value is not None and not math.isfinite(value):
                 raise InvalidArgument(f"alert rule {rule.name!r}: {what} must be a finite number, got {value}")
+        _check_clear_side(rule)
+
+
+def _check_clear_side(rule: AlertRule) -> None:
+    """A clear threshold on the breaching side of the threshold would mean no hysteresis at all."""
+    clear = rule.clear_threshold
+    if clear is None:
+        return
+    above = rule.op in (">", ">=")
+    if (above and clear > rule.threshold) or (not above and clear < rule.threshold):
+        side = "at or below" if above else "at or above"
+        raise InvalidArgument(
+            f"alert rule {rule.name!r}: clear_threshold {clear} must be {side} the threshold {rule.threshold} "
+            f"(it fires when {rule.metric} {rule.op} {rule.threshold} and clears once the value is back past it)"
+        )
 
 
 def check_metric(metric: str) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from treadle.errors import InvalidArgument
@@ -158,29 +159,34 @@ def _configured(defaults: dict[str, Any]) -> Any:
 
 
 def wire_to_monitor(
-    flow: Pipeline, monitor: str, params: dict[str, Any] | None = None, client: Client | None = None
+    flow: Pipeline,
+    monitor: str,
+    params: dict[str, Any] | None = None,
+    client: Client | None = None,
+    events: Sequence[str] = ("drift_detected",),
 ) -> Schedule:
-    """Run ``flow`` whenever monitor ``monitor`` raises a ``drift_detected`` alert: registers the
-    pipeline (with its spec's defaults) and adds an event schedule filtered to that monitor, or
-    returns the one that already does (wiring twice queues one run per alert, not two). ``params``
-    override the pipeline's defaults for these runs; ``"$event.<key>"`` takes the alert's value."""
+    """Run ``flow`` whenever monitor ``monitor`` raises an alert of one of ``events``
+    (``drift_detected``; add ``performance_degraded`` or ``data_quality`` to retrain on those too):
+    registers the pipeline (with its spec's defaults) and adds an event schedule filtered to that
+    monitor, or returns the one that already does (wiring twice queues one run per alert, not two).
+    ``params`` override the pipeline's defaults for these runs; ``"$event.<key>"`` takes the
+    alert's value."""
     from treadle.client import get_client
 
     client = client or get_client()
     client.monitors.get_monitor(monitor)  # NotFound names the monitor
     client.pipelines.register_pipeline(flow.spec)
     want = {"monitor": monitor}
+    kinds = list(events)
     for existing in client.schedules.list_schedules(flow.name):
         if (
             existing.kind == "event"
-            and existing.events == ["drift_detected"]
+            and existing.events == kinds
             and existing.filter == want
             and existing.params == dict(params or {})
         ):
             return existing
-    created = client.schedules.create_schedule(
-        flow.name, "event", events=["drift_detected"], filter=want, params=dict(params or {})
-    )
+    created = client.schedules.create_schedule(flow.name, "event", events=kinds, filter=want, params=dict(params or {}))
     return created.schedule
 
 
