@@ -23,6 +23,10 @@ def test_the_demo_loop_retrains_on_drift_and_promotes_the_canary(client: td.Clie
     assert (windows[-1].drift_share or 0) > 0.3 and "drift" in [r for w in windows for r in w.fired]
     assert {"income", "credit_score", "purpose_code"} <= {c.column for c in windows[-1].columns if c.drifted}
     assert windows[-1].labelled == 300 and windows[-1].performance is not None
+    # the reference came through lineage, and CBPE estimated accuracy from the served inputs (ints included)
+    monitor = td.monitoring.get_monitor(MONITOR)
+    assert monitor.reference is not None and monitor.reference.found_by == "lineage"
+    assert all(w.estimated is not None and 0.0 <= w.estimated["accuracy"] <= 1.0 for w in windows)
     events = client.events.read(kinds=["drift_detected"]).events
     assert events and events[-1].payload["monitor"] == MONITOR and events[-1].payload["deployment"] == DEPLOYMENT
 

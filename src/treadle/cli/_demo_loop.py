@@ -124,7 +124,7 @@ def _evaluate(ctx: DemoContext, holdout: Any) -> Any:
     return evaluation
 
 
-def _wire(ctx: DemoContext, tuned: dict[str, Any], trained_on: int) -> Any:
+def _wire(ctx: DemoContext, tuned: dict[str, Any]) -> Any:
     client = ctx.client
     td.deployments.apply(_base_spec(), reason="demo: the champion, with an empty canary slot", client=client)
     with contextlib.suppress(NotFound):  # a second demo starts the story afresh: windows from now on
@@ -132,8 +132,7 @@ def _wire(ctx: DemoContext, tuned: dict[str, Any], trained_on: int) -> Any:
     td.monitoring.create_monitor(
         MONITOR,
         DEPLOYMENT,
-        # the champion's training data; lineage finds it too, five hops up through the pipeline's steps
-        reference=f"{DATASET}@{trained_on}",
+        # no reference given: lineage finds the champion's training data, five hops up through the pipeline's steps
         target=TARGET,
         features=FEATURES,
         categorical=CATEGORICAL,
@@ -243,7 +242,7 @@ def play_loop(ctx: DemoContext) -> None:
         version = _data(ctx, seed)
         trained = _train(ctx)
         evaluation = _evaluate(ctx, loan_features(applications(500, seed + 5)))
-        schedule = _wire(ctx, trained["tuned"], version.version)
+        schedule = _wire(ctx, trained["tuned"])
         served = _traffic(ctx, seed)
         windows = _monitor(ctx)
         fresh = td.datasets.create(

@@ -8,11 +8,22 @@ boundaries (a batch is never split); by time, aligned ``[k*s, (k+1)*s)`` windows
 Requests are read only up to ``now - LOG_GRACE_MS`` so parts still being flushed by serving
 processes land before their window is cut. Consecutive time windows with no requests are recorded
 as one empty window. A monitor starts at its creation (older traffic is not its business).
+
+Late labels: ground truth usually arrives hours after its window was recorded. Each run also looks
+at the monitor's latest :data:`LABEL_BACKFILL_WINDOWS` windows that are not fully labelled, counts
+the labels of each window's span (one indexed query) and, where more arrived than the window was
+scored with, reads its rows from the request log again, decodes them as the run did and stores the
+new performance (:func:`backfill`). Count windows keep the request ids at their bounds, so the rows
+read again are exactly the window's; a count window recorded without them is read as every request
+in [start_ms, end_ms], which may take in neighbours' requests logged in its first or last
+millisecond.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +44,9 @@ MAX_WINDOWS = 100  # per run; the rest waits for the next run (the scheduler mus
 RAY_ROWS = 200_000  # windows this large run their per-column tests on Ray when a cluster is configured
 PREDICTION = "prediction"
 LABELS_PER_CALL = 50_000  # request ids per get_labels call (the service takes up to 100,000)
+LABEL_BACKFILL_WINDOWS = 50  # the latest windows each run scores again when their labels arrive late
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,6 +75,12 @@ def _times(log: pd.DataFrame) -> np.ndarray:
     return stamps.astype(np.int64)
 
 
+def _ordered(log: pd.DataFrame) -> pd.DataFrame:
+    """``log`` with an int ``time_ms`` column, in (time, request id) order."""
+    log = log.assign(time_ms=_times(log) if len(log) else np.array([], dtype=np.int64))
+    return log.sort_values(["time_ms", "id"], kind="stable").reset_index(drop=True)
+
+
 def pending(client: Any, monitor: Monitor, now_ms: int) -> pd.DataFrame:
     """The request-log rows after the monitor's cursor and before ``now - grace``, in (time, id)
     order, with an int ``time_ms`` column."""
@@ -69,9 +89,7 @@ def pending(client: Any, monitor: Monitor, now_ms: int) -> pd.DataFrame:
     if spec.window.kind == "time" and monitor.cursor_ms is None:
         seconds_ms = int(spec.window.seconds or 1) * 1000
         since = since // seconds_ms * seconds_ms
-    log = read_request_log(spec.deployment, client, since=since, until=now_ms - LOG_GRACE_MS)
-    log = log.assign(time_ms=_times(log) if len(log) else np.array([], dtype=np.int64))
-    log = log.sort_values(["time_ms", "id"], kind="stable").reset_index(drop=True)
+    log = _ordered(read_request_log(spec.deployment, client, since=since, until=now_ms - LOG_GRACE_MS))
     if monitor.cursor_ms is not None and spec.window.kind == "count":
         after = (log["time_ms"] > monitor.cursor_ms) | (
             (log["time_ms"] == monitor.cursor_ms) & (log["id"].fillna("") > (monitor.cursor_id or ""))
@@ -87,7 +105,8 @@ class Window:
     lo: int  # the window's request-log rows: [lo, hi)
     hi: int
     cursor_ms: int
-    cursor_id: str | None
+    cursor_id: str | None  # count windows: the id of the window's last request (its upper bound)
+    first_id: str | None = None  # count windows: the id of its first request
 
 
 def cut(monitor: Monitor, log: pd.DataFrame, decoded: Decoded, now_ms: int) -> list[Window]:
@@ -109,7 +128,8 @@ def _cut_count(log: pd.DataFrame, decoded: Decoded, rows: int) -> list[Window]:
         if end >= len(log):
             break
         first, last = int(log["time_ms"].iloc[start]), int(log["time_ms"].iloc[end])
-        windows.append(Window(first, last, start, end + 1, last, str(log["id"].iloc[end])))
+        ids = str(log["id"].iloc[start]), str(log["id"].iloc[end])
+        windows.append(Window(first, last, start, end + 1, last, ids[1], ids[0]))
         start, base = end + 1, int(total[end])
     return windows
 
@@ -165,6 +185,8 @@ def evaluate(ctx: Context, window: Window, decoded: Decoded) -> WindowReport:
         "end_ms": window.end_ms,
         "rows": decoded.rows,
     }
+    if window.cursor_id is not None:  # a count window: its bounds, to read its rows again for late labels
+        report.update(first_id=window.first_id, last_id=window.cursor_id)
     if decoded.rows == 0:
         notes.insert(0, "no requests in this window")
         return WindowReport(**report, note="; ".join(notes))
@@ -239,8 +261,8 @@ def _comparable(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.
     return y_true, y_pred
 
 
-def _performance(ctx: Context, decoded: Decoded) -> dict[str, Any]:
-    spec = ctx.monitor.spec
+def _proba(ctx: Context, decoded: Decoded) -> np.ndarray | None:
+    """The window's class probabilities: logged, else from the reference model when CBPE needs them."""
     extra = ctx.profile.extra
     classes = extra.get("classes")
     proba = decoded.proba
@@ -248,10 +270,35 @@ def _performance(ctx: Context, decoded: Decoded) -> dict[str, Any]:
         proba = _recompute_proba(ctx, decoded)
     if proba is not None and classes is not None and proba.shape[1] != len(classes):
         proba = None
+    return proba
+
+
+def _performance(ctx: Context, decoded: Decoded) -> dict[str, Any]:
+    spec = ctx.monitor.spec
+    extra = ctx.profile.extra
+    proba = _proba(ctx, decoded)
+    out = _scored(ctx, decoded, proba)
+    if proba is not None and extra.get("cbpe") is not None and spec.task == "classification":
+        from treadle.monitoring._cbpe import CBPE
+
+        try:
+            out["estimated"] = CBPE.from_dict(extra["cbpe"]).estimate(proba)
+        except (TreadleError, ValueError, TypeError) as exc:  # odd probabilities: no estimate, not a stuck monitor
+            note = f"no performance estimate: {getattr(exc, 'message', exc)}"
+            out["_note"] = f"{out['_note']}; {note}" if "_note" in out else note
+    return out
+
+
+def _scored(ctx: Context, decoded: Decoded, proba: np.ndarray | None) -> dict[str, Any]:
+    """``labelled`` rows, ``labels_counted`` (labelled requests) and ``performance`` from the labels
+    that have arrived (``_note``: why they could not be scored)."""
+    spec = ctx.monitor.spec
+    classes = ctx.profile.extra.get("classes")
     out: dict[str, Any] = {}
     labels = _labels(ctx, decoded)
     mask = np.array([v is not None for v in labels], dtype=bool)
     out["labelled"] = int(mask.sum())
+    out["labels_counted"] = len(pd.unique(decoded.ids[mask])) if mask.any() else 0
     if mask.any() and decoded.prediction is not None:
         y_true, y_pred = _comparable(labels[mask], np.asarray(decoded.prediction, dtype=object)[mask])
         p = proba[mask] if proba is not None and spec.task == "classification" else None
@@ -264,14 +311,6 @@ def _performance(ctx: Context, decoded: Decoded) -> dict[str, Any]:
             out["performance"] = performance(spec.task, y_true, y_pred, proba=p, classes=cls)
         except (TreadleError, ValueError, TypeError) as exc:  # labels of the wrong kind: say so, go on
             out["_note"] = f"labels could not be scored: {getattr(exc, 'message', exc)}"
-    if proba is not None and extra.get("cbpe") is not None and spec.task == "classification":
-        from treadle.monitoring._cbpe import CBPE
-
-        try:
-            out["estimated"] = CBPE.from_dict(extra["cbpe"]).estimate(proba)
-        except (TreadleError, ValueError, TypeError) as exc:  # odd probabilities: no estimate, not a stuck monitor
-            note = f"no performance estimate: {getattr(exc, 'message', exc)}"
-            out["_note"] = f"{out['_note']}; {note}" if "_note" in out else note
     return out
 
 
@@ -289,22 +328,47 @@ def _recompute_proba(ctx: Context, decoded: Decoded) -> np.ndarray | None:
     if not all(f in decoded.frame.columns for f in inputs):
         return None
     try:
-        return np.asarray(ctx.predictor.predict_proba(decoded.frame[inputs]), dtype=float)
+        return np.asarray(ctx.predictor.predict_proba(_as_served(decoded.frame[inputs])), dtype=float)
     except Exception:  # e.g. NaN the model refuses: no estimate for this window, not a failed run
         return None
 
 
-def run(client: Any, monitor: Monitor, profile: Profile, now_ms: int) -> list[WindowReport]:
-    """Evaluate and record every complete window after the cursor; returns the recorded reports."""
+def _as_served(frame: pd.DataFrame) -> pd.DataFrame:
+    """The decoded numbers are floats; whole-number columns go back to integers, as the callers sent
+    them (a model saved with int64 inputs refuses floats; int64 widens to a float input safely)."""
+    out = frame.copy()
+    for name in out.columns:
+        values = out[name].to_numpy()
+        if (
+            values.dtype.kind == "f"
+            and len(values)
+            and np.isfinite(values).all()
+            and (values == np.round(values)).all()
+        ):
+            out[name] = values.astype(np.int64)
+    return out
+
+
+def context(client: Any, monitor: Monitor, profile: Profile) -> Context:
     features = [str(f) for f in profile.extra.get("features") or monitor.spec.features or []]
     if not features:
         features = [c for c in profile.columns if c != profile.extra.get("prediction")]
-    ctx = Context(client, monitor, profile, features, profile.extra.get("prediction"))
-    log = pending(client, monitor, now_ms)
+    return Context(client, monitor, profile, features, profile.extra.get("prediction"))
+
+
+def _decode(ctx: Context, log: pd.DataFrame) -> Decoded:
     # A 2-D request tensor lists the model's inputs in its signature order, which may hold more
     # columns than the monitored features: decode by that order, then monitor the features.
-    inputs = [str(c) for c in profile.extra.get("inputs") or features]
-    decoded = decode(log, inputs + [f for f in features if f not in inputs])
+    inputs = [str(c) for c in ctx.profile.extra.get("inputs") or ctx.features]
+    return decode(log, inputs + [f for f in ctx.features if f not in inputs])
+
+
+def run(client: Any, monitor: Monitor, profile: Profile, now_ms: int, note: str | None = None) -> list[WindowReport]:
+    """Evaluate and record every complete window after the cursor; returns the recorded reports.
+    ``note`` goes on the first window (e.g. that the reference was re-profiled)."""
+    ctx = context(client, monitor, profile)
+    log = pending(client, monitor, now_ms)
+    decoded = _decode(ctx, log)
     windows = cut(monitor, log, decoded, now_ms)
     size = monitor.spec.window.rows or 1
     if not windows and monitor.spec.window.kind == "count" and decoded.rows == 0 and decoded.malformed >= size:
@@ -317,5 +381,68 @@ def run(client: Any, monitor: Monitor, profile: Profile, now_ms: int) -> list[Wi
     recorded: list[WindowReport] = []
     for window in windows:
         report = evaluate(ctx, window, decoded.slice(window.lo, window.hi))
+        if note and not recorded:
+            report = report.model_copy(update={"note": "; ".join(n for n in (note, report.note) if n)})
         recorded.append(client.monitors.record_window(report, window.cursor_ms, window.cursor_id))
     return recorded
+
+
+def span(monitor: Monitor, window: WindowReport) -> tuple[int, int]:
+    """The request times a recorded window covers, both inclusive: count windows end with their
+    last request, time windows just before ``end_ms``."""
+    if window.last_id is not None or monitor.spec.window.kind == "count":
+        return window.start_ms, window.end_ms
+    return window.start_ms, max(window.start_ms, window.end_ms - 1)
+
+
+def window_log(client: Any, monitor: Monitor, window: WindowReport) -> pd.DataFrame:
+    """The request-log rows of a recorded window, read again (module docstring), in (time, id) order."""
+    since, until = span(monitor, window)
+    log = _ordered(read_request_log(monitor.spec.deployment, client, since=since, until=until))
+    if window.first_id is not None and window.last_id is not None and len(log):
+        ids, times = log["id"].fillna(""), log["time_ms"]
+        after = (times > window.start_ms) | ((times == window.start_ms) & (ids >= window.first_id))
+        before = (times < window.end_ms) | ((times == window.end_ms) & (ids <= window.last_id))
+        log = log[after & before].reset_index(drop=True)
+    return log
+
+
+def backfill(
+    client: Any, monitor: Monitor, profile: Profile, skip: Collection[tuple[int, int]] = ()
+) -> tuple[list[WindowReport], list[str]]:
+    """Score again the latest windows whose labels arrived after they were scored (module docstring);
+    ``skip``: (start_ms, end_ms) of windows just recorded. Returns the updated windows and one line
+    per window that could not be scored; a failing window does not stop the others."""
+    ctx = context(client, monitor, profile)
+    name, endpoint = monitor.spec.name, monitor.spec.deployment
+    updated: list[WindowReport] = []
+    problems: list[str] = []
+    for window in client.monitors.list_windows(name, limit=LABEL_BACKFILL_WINDOWS):
+        if window.rows == 0 or window.labelled >= window.rows or (window.start_ms, window.end_ms) in skip:
+            continue
+        where = f"window [{window.start_ms}, {window.end_ms}]"
+        try:
+            # Counted before the labels are read: a label landing in between is scored again next run.
+            count = client.monitors.count_labels(endpoint, *span(monitor, window))
+            scored_with = window.labels_counted if window.labels_counted is not None else window.labelled
+            if count <= scored_with:
+                continue
+            decoded = _decode(ctx, window_log(client, monitor, window))
+            decoded.frame = aligned(ctx.profile, decoded.frame)
+            if decoded.rows == 0:  # its log parts are gone: keep the count, not to read them every run
+                problems.append(f"{where}: its requests are no longer in the request log")
+                scored: dict[str, Any] = {"labelled": window.labelled}
+            else:
+                scored = _scored(ctx, decoded, _proba(ctx, decoded))
+            if "_note" in scored:
+                problems.append(f"{where}: {scored['_note']}")
+            updated.append(
+                client.monitors.update_window_performance(
+                    name, window.start_ms, window.end_ms, scored["labelled"], scored.get("performance"), count
+                )
+            )
+        except Exception as exc:  # one window's failure must not cost the others their labels
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            logger.warning("monitor %s: late labels of %s not scored: %s", name, where, message)
+            problems.append(f"{where}: {message}")
+    return updated, problems
