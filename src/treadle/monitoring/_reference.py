@@ -54,6 +54,17 @@ def deployment_model(client: Any, deployment: str) -> str | None:
     return str(control)
 
 
+def model_version(client: Any, model_uri: str | None) -> str | None:
+    """The version ``model_uri`` names now, as ``models:/<name>/<version>`` (an alias resolved; a
+    ``runs:/`` URI names itself); None without a model. NotFound for an unknown model or alias."""
+    if model_uri is None:
+        return None
+    if parse_model_uri(model_uri) is None:
+        return model_uri if _RUNS.match(model_uri) else None
+    version = client.get_model_version_by_uri(model_uri)
+    return f"models:/{version.name}/{version.version}"
+
+
 def producing_run(client: Any, model_uri: str) -> str | None:
     """The run that logged the model at ``model_uri`` (a registry URI or ``runs:/``), or None."""
     runs = _RUNS.match(model_uri)

@@ -5,7 +5,8 @@
     td.monitoring.log_labels(request_ids, labels)  # real performance per window once labels arrive
 
 A monitor's reference is profiled once, at creation, and stored as a blob: runs compare windows of
-the request log with that profile and never read the reference data again.
+the request log with that profile and never read the reference data again — unless it was found
+through lineage and the model it was found for is promoted (see ``_reprofile``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import pandas as pd
 
 from treadle.errors import AlreadyExists, InvalidArgument, NotFound, TreadleError
 from treadle.monitoring import _reference as ref
-from treadle.monitoring._runner import prediction_column, run
+from treadle.monitoring._reprofile import refresh
+from treadle.monitoring._runner import backfill, prediction_column, run
 from treadle.monitors import (
     AlertRule,
     DriftConfig,
@@ -193,12 +195,16 @@ def create_monitor(
             f"monitor {name!r} already exists: pass replace=True to change its spec, or pick another name"
         )
     model_uri = model or ref.deployment_model(c, deployment)
-    predictor = ref.load_predictor(c, model_uri)
+    try:  # the version an alias names now: the one profiled, recorded to notice a promotion later
+        version = ref.model_version(c, model_uri)
+    except NotFound:  # lineage below says so with a hint; a given reference goes on without predictions
+        version = None
+    predictor = ref.load_predictor(c, version or model_uri)
     if reference is not None:
         found = ref.given_reference(c, reference)
     else:  # the training dataset must hold the model's inputs (and the target)
         needed = features or (ref.signature_columns(predictor) if predictor is not None else None) or []
-        found = ref.lineage_reference(c, model_uri, needed + ([target] if target else []))
+        found = ref.lineage_reference(c, version or model_uri, needed + ([target] if target else []))
     if found.dataset is not None:
         spec = spec.model_copy(update={"reference_dataset": found.dataset, "reference_version": found.version})
     prof, used, pred_col = _profile_reference(spec, found, model_uri, predictor)
@@ -206,7 +212,20 @@ def create_monitor(
     spec = spec.model_copy(update={"features": used, "model": model_uri})
     stored = c.blobs.put_bytes(prof.to_bytes())  # first: a failed upload leaves no monitor without a reference
     created = c.monitors.create_monitor(spec, replace=replace)
-    info = ReferenceInfo(
+    info = reference_info(found, prof, used, pred_col, stored, version)
+    try:
+        return c.monitors.set_reference(created.name, info)
+    except TreadleError:
+        if not replace:  # a monitor without a reference is never run: do not leave one behind
+            c.monitors.delete_monitor(created.name)
+        raise
+
+
+def reference_info(
+    found: ref.Reference, prof: Any, used: list[str], pred_col: str | None, stored: Any, version: str | None
+) -> ReferenceInfo:
+    """What the monitor records of a stored reference profile."""
+    return ReferenceInfo(
         dataset=found.dataset,
         version=found.version,
         rows=prof.rows,
@@ -215,13 +234,8 @@ def create_monitor(
         profile_digest=stored.digest,
         profile_size=stored.size,
         found_by=found.found_by,
+        model_version=version,
     )
-    try:
-        return c.monitors.set_reference(created.name, info)
-    except TreadleError:
-        if not replace:  # a monitor without a reference is never run: do not leave one behind
-            c.monitors.delete_monitor(created.name)
-        raise
 
 
 def _check_drift(cfg: DriftConfig, kinds: dict[str, Any]) -> None:
@@ -260,14 +274,17 @@ def _load_profile(client: Any, monitor: Monitor) -> Any:
 
 def run_monitor(name: str, *, now_ms: int | None = None, client: Any = None) -> list[WindowReport]:
     """Evaluate and record every complete window since the monitor's cursor; returns them (with the
-    alert rules they fired or cleared). A failure is recorded on the monitor and raised."""
+    alert rules they fired or cleared). A failure is recorded on the monitor and raised. Then the
+    latest windows whose labels arrived since they were scored get their real performance (late
+    labels: logged and noted on the monitor when they cannot be scored, never a failed run)."""
     c = _client(client)
     monitor = c.monitors.get_monitor(name)  # NotFound for an unknown monitor: nothing to record
     try:
-        reports = run(c, monitor, _load_profile(c, monitor), _now() if now_ms is None else now_ms)
+        # a lineage-found reference follows a promotion (the alias names a version trained on other data)
+        monitor, profile, note = refresh(c, monitor, _load_profile(c, monitor))
+        reports = run(c, monitor, profile, _now() if now_ms is None else now_ms, note)
         if not reports:  # recording a window marks the run; an idle run must too, or it is due every tick
             c.monitors.mark_run(name)
-        return reports
     except Exception as exc:
         message = exc.message if isinstance(exc, TreadleError) else f"{type(exc).__name__}: {exc}"
         try:
@@ -277,6 +294,26 @@ def run_monitor(name: str, *, now_ms: int | None = None, client: Any = None) -> 
         if isinstance(exc, TreadleError):
             raise
         raise TreadleError(f"monitor {name!r} failed: {message}") from exc
+    _late_labels(c, monitor, profile, reports)
+    return reports
+
+
+def _late_labels(client: Any, monitor: Monitor, profile: Any, recorded: list[WindowReport]) -> None:
+    """Real performance for the monitor's recent windows whose labels came after them; never raises."""
+    name = monitor.spec.name
+    try:
+        updated, problems = backfill(client, monitor, profile, skip={(r.start_ms, r.end_ms) for r in recorded})
+    except Exception as exc:
+        log.warning("monitor %s: late labels not scored", name, exc_info=True)
+        updated, problems = [], [exc.message if isinstance(exc, TreadleError) else f"{type(exc).__name__}: {exc}"]
+    if updated:
+        log.info("monitor %s: late labels scored in %d windows", name, len(updated))
+    if problems:  # shown on the monitor until its next run
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        try:
+            client.monitors.record_error(name, f"late labels not scored: {'; '.join(problems[:3])}{more}")
+        except Exception:
+            log.exception("monitor %s: could not record its error", name)
 
 
 def run_due(client: Any = None, now_ms: int | None = None, *, budget_s: float | None = None) -> dict[str, int | str]:

@@ -5,7 +5,8 @@ A rule *fires* after ``for_windows`` consecutive breaching windows and *clears* 
 ``clear_windows`` consecutive passing ones; with ``clear_threshold`` a window passes only once its
 value is back across that threshold (a value between the two thresholds neither breaches nor
 passes, so a metric hovering at the edge does not flap). A window without the metric (too small to
-test, no labels yet) changes nothing.
+test, no labels yet) changes nothing; a window whose labels arrive later steps the ``performance.*``
+rules then, once (``MonitorService.update_window_performance``).
 """
 
 from __future__ import annotations

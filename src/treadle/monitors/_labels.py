@@ -12,11 +12,12 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from treadle.errors import InvalidArgument
 from treadle.monitors import _tables as t
 from treadle.monitors._records import LabelsLogged
+from treadle.rollout import _store as rs
 from treadle.rollout import _tables as rt
 from treadle.store import dialect_insert, now_ms
 
@@ -114,3 +115,11 @@ def read_labels(conn: Connection, endpoint: str, request_ids: list[str]) -> dict
         query = select(m.c.request_id, m.c.label).where(m.c.endpoint == endpoint, m.c.request_id.in_(part))
         labels.update((row.request_id, row.label) for row in conn.execute(query))
     return labels
+
+
+def count_labels(conn: Connection, endpoint: str, since_ms: int, until_ms: int) -> int:
+    """Labels of ``endpoint``'s requests logged in [since_ms, until_ms] (one per request id)."""
+    m = t.monitor_labels
+    logged = rs.logged_between(endpoint, since_ms, until_ms)
+    query = select(func.count()).select_from(m).where(m.c.endpoint == endpoint, m.c.request_id.in_(logged))
+    return int(conn.execute(query).scalar_one())

@@ -102,6 +102,9 @@ class ReferenceInfo(Record):
     profile_digest: str  # blob of the serialised reference profile
     profile_size: int = 0
     found_by: Literal["given", "lineage"] = "given"
+    # the registry version the reference was profiled for ("models:/churn/3"): a lineage-found
+    # reference is profiled again once the monitored model (e.g. its @champion) resolves to another
+    model_version: str | None = None
 
 
 class Monitor(Record):
@@ -152,9 +155,16 @@ class WindowReport(Record):
     quality: QualityReport | None = None
     labelled: int = 0
     performance: dict[str, float] | None = None  # real metrics over the labelled rows
+    # Labels of the window's requests when its performance was last computed (the runner scores the
+    # window again once ``count_labels`` over its span says more have arrived); None: not counted.
+    labels_counted: int | None = None
     estimated: dict[str, float] | None = None  # CBPE estimates (classifiers with probabilities)
     note: str | None = None
-    fired: list[str] = []  # alert rules that fired with this window
+    # Count windows: the request ids at their bounds, so the window's rows can be read again exactly
+    # (rows from (start_ms, first_id) to (end_ms, last_id) in (time, request id) order).
+    first_id: str | None = None
+    last_id: str | None = None
+    fired: list[str] = []  # alert rules that fired with this window (or with its late labels)
     cleared: list[str] = []
     created_at: int = 0
 

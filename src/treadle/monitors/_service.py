@@ -4,7 +4,9 @@ Computation (profiles, drift tests, quality, performance) happens in :mod:`tread
 wherever a monitor is run; this service keeps what it found, moves each monitor's cursor, decides
 alert transitions and emits ``drift_detected`` / ``performance_degraded`` events — the window, the
 cursor, the alert states and the events in one transaction, so a crash or a rival runner never
-records a window twice or fires an alert without its window.
+records a window twice or fires an alert without its window. Labels that arrive after their window
+was recorded update its performance later (``count_labels`` tells the runner when,
+``update_window_performance`` stores it and steps the ``performance.*`` rules once per window).
 """
 
 from __future__ import annotations
@@ -15,13 +17,21 @@ from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from treadle.artifacts import delete_manifest, record_files
-from treadle.errors import AlreadyExists, InvalidArgument
+from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.events import emit
 from treadle.monitors import _alerts as al
 from treadle.monitors import _labels as lb
 from treadle.monitors import _store as s
 from treadle.monitors import _tables as t
-from treadle.monitors._records import AlertState, LabelsLogged, Monitor, MonitorSpec, ReferenceInfo, WindowReport
+from treadle.monitors._records import (
+    AlertRule,
+    AlertState,
+    LabelsLogged,
+    Monitor,
+    MonitorSpec,
+    ReferenceInfo,
+    WindowReport,
+)
 from treadle.names import check_name
 from treadle.ops import Service, operation
 from treadle.store import Store, dialect_insert, now_ms
@@ -170,13 +180,20 @@ class MonitorService(Service):
         return done
 
     def _alerts(
-        self, conn: Connection, monitor_id: int, spec: MonitorSpec, report: WindowReport, now: int
+        self,
+        conn: Connection,
+        monitor_id: int,
+        spec: MonitorSpec,
+        report: WindowReport,
+        now: int,
+        rules: list[AlertRule] | None = None,
     ) -> tuple[list[str], list[str]]:
+        """Step ``rules`` (default: all the monitor's) with ``report``'s values, emit their events."""
         a = t.monitor_alerts
         states = {r.rule: r for r in conn.execute(select(a).where(a.c.monitor_id == monitor_id))}
         fired: list[str] = []
         cleared: list[str] = []
-        for rule in spec.alerts:
+        for rule in spec.alerts if rules is None else rules:
             prev = states.get(rule.name)
             value = al.metric_value(report, rule.metric)
             st = al.step(
@@ -212,6 +229,61 @@ class MonitorService(Service):
                 window_end_ms=report.end_ms,
             )
         return fired, cleared
+
+    @operation
+    def update_window_performance(
+        self,
+        name: str,
+        start_ms: int,
+        end_ms: int,
+        labelled: int,
+        performance: dict[str, float] | None,
+        labels_counted: int | None = None,
+    ) -> WindowReport:
+        """Late labels: replace a recorded window's real performance, scored again as labels arrived.
+
+        Sets the window's ``labelled`` rows and ``performance`` (None, for labels that could not be
+        scored, keeps the numbers it had) and ``labels_counted`` (the :meth:`count_labels` the
+        runner scored it at; None keeps it), in one transaction. Each window is one observation of
+        each ``performance.*`` alert rule, taken the first time its performance is known: at
+        :meth:`record_window` when the labels were already there, else at the first update that
+        brings performance — which steps those rules (hysteresis, ``performance_degraded`` events,
+        as :meth:`record_window` does) and adds the rules that fired or cleared to the window's
+        ``fired``/``cleared``. Later updates refresh the numbers without stepping again. Windows
+        are observed in the order their labels arrive, not in window order. NotFound for an
+        unknown monitor or window."""
+        if not (-_INT64 <= start_ms <= end_ms < _INT64 and 0 <= labelled < 2**31):
+            raise InvalidArgument(
+                f"a window needs start_ms <= end_ms (epoch ms) and labelled >= 0, got [{start_ms}, {end_ms}] "
+                f"with {labelled} labelled rows"
+            )
+        if labels_counted is not None and not 0 <= labels_counted < _INT64:
+            raise InvalidArgument(f"labels_counted must be >= 0, got {labels_counted}")
+        w = t.monitor_windows
+        with self._store.write() as conn:
+            row = s.monitor_row(conn, name, lock=True)  # serialised with runners recording windows
+            query = select(w.c.id, w.c.report).where(
+                w.c.monitor_id == row.id, w.c.start_ms == start_ms, w.c.end_ms == end_ms
+            )
+            found = conn.execute(query).first()
+            if found is None:
+                raise NotFound(
+                    f"monitor {name!r} has no window [{start_ms}, {end_ms}] (`treadle monitor show` lists its windows)"
+                )
+            old = s.to_window(found.report)
+            values: dict[str, Any] = {"labelled": labelled}
+            if performance is not None:
+                values["performance"] = dict(performance)
+            if labels_counted is not None:
+                values["labels_counted"] = labels_counted
+            report = old.model_copy(update=values)
+            if not old.performance and report.performance:  # the window's first known performance
+                spec = MonitorSpec.model_validate(row.spec)
+                rules = [r for r in spec.alerts if r.metric.startswith("performance.")]
+                fired, cleared = self._alerts(conn, row.id, spec, report, now_ms(), rules)
+                report = report.model_copy(update={"fired": old.fired + fired, "cleared": old.cleared + cleared})
+            conn.execute(update(w).where(w.c.id == found.id).values(report=s.report_json(report)))
+            return report
 
     @operation
     def record_error(self, name: str, error: str) -> Monitor:
@@ -288,6 +360,15 @@ class MonitorService(Service):
         by_id = lb.check_labels(request_ids, labels)
         with self._store.write() as conn:
             return lb.store_labels(conn, by_id, endpoint)
+
+    @operation
+    def count_labels(self, endpoint: str, since_ms: int, until_ms: int) -> int:
+        """How many requests of ``endpoint`` logged in [since_ms, until_ms] (epoch ms, inclusive)
+        have a label: a runner scores a window again when this grows past what it scored."""
+        if not -_INT64 <= since_ms <= until_ms < _INT64:
+            raise InvalidArgument(f"count labels over since_ms <= until_ms (epoch ms), got [{since_ms}, {until_ms}]")
+        with self._store.read() as conn:
+            return lb.count_labels(conn, endpoint, since_ms, until_ms)
 
     @operation
     def get_labels(self, endpoint: str, request_ids: list[str]) -> dict[str, Any]:

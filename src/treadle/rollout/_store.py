@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Select, insert, select, update
 
 from treadle.errors import InvalidArgument, NotFound
 from treadle.rollout import _tables as t
@@ -156,3 +156,10 @@ def index_requests(conn: Connection, endpoint: str, part_id: int, ids: list[str]
         for rid, ms in zip(ids, times, strict=True)
     ]
     conn.execute(insert(t.log_requests), rows)
+
+
+def logged_between(endpoint: str, since_ms: int, until_ms: int) -> Select[tuple[str]]:
+    """The ids of ``endpoint``'s indexed requests logged in [since_ms, until_ms] (epoch ms,
+    inclusive), as a subquery for ``IN (...)`` (an id indexed twice appears twice)."""
+    r = t.log_requests
+    return select(r.c.request_id).where(r.c.endpoint == endpoint, r.c.time_ms >= since_ms, r.c.time_ms <= until_ms)

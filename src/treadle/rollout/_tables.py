@@ -95,4 +95,5 @@ log_requests = Table(
     Column("time_ms", BigInteger, nullable=False),
     Column("part_id", BigInteger, ForeignKey("rollout_log_parts.id", ondelete="CASCADE"), nullable=False),
     Index("ix_rollout_log_requests_id", "request_id", "endpoint"),
+    Index("ix_rollout_log_requests_time", "endpoint", "time_ms"),  # labels of a window's span
 )

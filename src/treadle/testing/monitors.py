@@ -315,3 +315,94 @@ def test_labels_join_requests_through_the_log_index(client: Client) -> None:
     with pytest.raises(InvalidArgument, match="one time"):
         client.rollout.add_log_part(endpoint, "f" * 64, 1, 1, 1, 1, request_ids=["a"], request_times=[])
     assert client.monitors.get_labels(endpoint, ids[:1]) == {ids[0]: 0}  # refused calls stored nothing
+
+
+def test_count_labels_over_a_span(client: Client) -> None:
+    endpoint, other = _name("ep"), _name("ep")
+    ids = [f"{endpoint}-{i}" for i in range(6)]
+    times = [1000, 1000, 1001, 1002, 1005, 1010]
+    for digest in (uuid.uuid4().hex * 2, uuid.uuid4().hex * 2):  # the same requests indexed twice count once
+        client.rollout.add_log_part(endpoint, digest, 10, 6, 1000, 1010, request_ids=ids, request_times=times)
+    client.rollout.add_log_part(other, uuid.uuid4().hex * 2, 10, 1, 1000, 1000, request_ids=["o"], request_times=[1])
+    assert client.monitors.count_labels(endpoint, 0, 2000) == 0
+    client.monitors.log_labels([ids[0], ids[1], ids[3], ids[5]], [1, 0, 1, 0], endpoint=endpoint)
+    client.monitors.log_labels(["o"], [1], endpoint=other)
+    assert client.monitors.count_labels(endpoint, 0, 2000) == 4
+    assert client.monitors.count_labels(endpoint, 1000, 1000) == 2  # both ends inclusive
+    assert client.monitors.count_labels(endpoint, 1001, 1005) == 1
+    assert client.monitors.count_labels(endpoint, 1010, 1010) == 1
+    assert client.monitors.count_labels(endpoint, 1011, 5000) == 0
+    client.monitors.log_labels([ids[0]], [0], endpoint=endpoint)  # a corrected label is still one label
+    assert client.monitors.count_labels(endpoint, 0, 2000) == 4
+    assert client.monitors.count_labels(other, 0, 2000) == 1
+    assert client.monitors.count_labels(_name("ep"), 0, 2000) == 0
+    with pytest.raises(InvalidArgument, match="since_ms <= until_ms"):
+        client.monitors.count_labels(endpoint, 2000, 1000)
+
+
+def test_late_performance_steps_performance_rules_once_per_window(client: Client) -> None:
+    name = _name()
+    acc = AlertRule(name="acc", metric="performance.accuracy", op="<", threshold=0.8)
+    drift = AlertRule(name="drift", metric="drift_share", threshold=0.3)
+    client.monitors.create_monitor(_spec(name, acc, drift, deployment="churn"))
+    after = _cursor(client)
+    recorded = client.monitors.record_window(_window(name, 0, 0.0), cursor_ms=1000)  # no labels yet
+    assert recorded.performance is None and recorded.fired == []
+
+    late = client.monitors.update_window_performance(name, 0, 1000, 40, {"accuracy": 0.6, "f1": 0.5}, 40)
+    assert (late.labelled, late.labels_counted, late.performance) == (40, 40, {"accuracy": 0.6, "f1": 0.5})
+    assert late.fired == ["acc"] and late.drift_share == 0.0 and late.created_at == recorded.created_at
+    (stored,) = client.monitors.list_windows(name)
+    assert stored == late
+    events = _events(client, name, after)
+    assert [k for k, _ in events] == ["performance_degraded"]
+    assert events[0][1] == {
+        "monitor": name,
+        "deployment": "churn",
+        "rule": "acc",
+        "metric": "performance.accuracy",
+        "value": 0.6,
+        "threshold": 0.8,
+        "window_start_ms": 0,
+        "window_end_ms": 1000,
+    }
+    states = {s.rule: s for s in client.monitors.alert_states(name)}
+    assert (states["acc"].state, states["acc"].breaches, states["acc"].value) == ("firing", 1, 0.6)
+    assert (states["drift"].state, states["drift"].passes) == ("ok", 1)  # stepped by the recording only
+
+    # More labels refresh the numbers; the window was observed once, so nothing steps or clears.
+    again = client.monitors.update_window_performance(name, 0, 1000, 100, {"accuracy": 0.95}, 100)
+    assert again.performance == {"accuracy": 0.95} and again.labelled == 100 and again.fired == ["acc"]
+    assert again.cleared == []
+    kept = client.monitors.update_window_performance(name, 0, 1000, 100, None)  # unscorable: numbers stay
+    assert (kept.performance, kept.labels_counted) == ({"accuracy": 0.95}, 100)
+    assert [k for k, _ in _events(client, name, after)] == ["performance_degraded"]
+    states = {s.rule: s for s in client.monitors.alert_states(name)}
+    assert (states["acc"].state, states["acc"].breaches, states["acc"].value) == ("firing", 1, 0.6)
+
+    # A window recorded with its performance was observed then: a late update does not step it again.
+    with_labels = _window(name, 1, 0.0, labelled=100, performance={"accuracy": 0.9})
+    assert client.monitors.record_window(with_labels, cursor_ms=2000).cleared == ["acc"]
+    client.monitors.update_window_performance(name, 1000, 2000, 100, {"accuracy": 0.1})
+    assert {s.rule: s.state for s in client.monitors.alert_states(name)}["acc"] == "ok"
+    assert [k for k, _ in _events(client, name, after)] == ["performance_degraded", "alert_cleared"]
+
+    with pytest.raises(NotFound, match=r"no window \[5000, 6000\]"):
+        client.monitors.update_window_performance(name, 5000, 6000, 1, {"accuracy": 1.0})
+    with pytest.raises(NotFound, match="treadle monitor list"):
+        client.monitors.update_window_performance(_name(), 0, 1000, 1, {"accuracy": 1.0})
+    with pytest.raises(InvalidArgument, match="labelled >= 0"):
+        client.monitors.update_window_performance(name, 0, 1000, -1, {"accuracy": 1.0})
+
+
+def test_late_performance_follows_hysteresis_in_arrival_order(client: Client) -> None:
+    name = _name()
+    rule = AlertRule(name="acc", metric="performance.accuracy", op="<", threshold=0.8, for_windows=2)
+    client.monitors.create_monitor(_spec(name, rule))
+    client.monitors.record_window(_window(name, 0), cursor_ms=1000)
+    second = client.monitors.record_window(_window(name, 1, performance={"accuracy": 0.5}), cursor_ms=2000)
+    assert second.fired == []  # one breach of two
+    late = client.monitors.update_window_performance(name, 0, 1000, 10, {"accuracy": 0.7})
+    assert late.fired == ["acc"]  # the second breach, observed when its labels came
+    (state,) = client.monitors.alert_states(name)
+    assert (state.state, state.breaches, state.since_ms) == ("firing", 2, 1000)

@@ -89,9 +89,11 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_rollout_log_requests_id", "rollout_log_requests", ["request_id", "endpoint"])
+    op.create_index("ix_rollout_log_requests_time", "rollout_log_requests", ["endpoint", "time_ms"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_rollout_log_requests_time", table_name="rollout_log_requests")
     op.drop_index("ix_rollout_log_requests_id", table_name="rollout_log_requests")
     op.drop_table("rollout_log_requests")
     op.drop_table("monitor_labels")
