@@ -4,6 +4,8 @@ shifted window and not on the other, labels turned into real performance, CBPE e
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -284,3 +286,16 @@ def test_traffic_that_never_decodes_is_reported_on_the_monitor() -> None:
     with pytest.raises(InvalidArgument, match="could not be decoded"):
         td.monitoring.run_monitor("shapes", now_ms=t0 + 100 + LOG_GRACE_MS)
     assert "could not be decoded" in (td.monitoring.get_monitor("shapes").last_error or "")
+
+
+def test_a_monitor_attached_to_a_model_version_served_without_a_deployment() -> None:
+    """``treadle serve models:/churn/1 --log-requests`` logs under the endpoint name ``churn``: with
+    ``model=`` the monitor needs no rollout deployment; lineage still finds the training data."""
+    model = served_model()
+    mon = td.monitoring.create_monitor("by-version", "churn", model="models:/churn/1", window="100 rows")
+    assert mon.reference is not None and mon.reference.found_by == "lineage" and mon.reference.dataset == DATASET
+    t0 = now_ms() + 10
+    records = served_records(model, frame(100, seed=5, shift=2.0), t0, "v")
+    write_log([dataclasses.replace(r, endpoint="churn") for r in records])
+    [window] = td.monitoring.run_monitor("by-version", now_ms=t0 + 1000 + LOG_GRACE_MS)
+    assert window.rows == 100 and window.dataset_drift
