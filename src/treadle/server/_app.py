@@ -19,6 +19,7 @@ from treadle.server._errors import install_error_handlers
 from treadle.server._metrics import metrics_router
 from treadle.server._operations import service_router
 from treadle.server._triggers import trigger_router
+from treadle.server.mlflow import mlflow_router
 
 
 def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
@@ -71,6 +72,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     app.include_router(trigger_router(backend.schedules))  # POST /pipelines/{name}/trigger (webhook token)
     app.include_router(metrics_router(backend.monitors))  # GET /metrics: Prometheus gauges of the monitors
     app.include_router(online_router(lambda: backend.features))  # POST /features/online, the fast lookup path
+    app.include_router(mlflow_router(backend))  # /api/2.0/mlflow/..., /api/2.0/mlflow-artifacts/...: the mlflow client
 
     @app.get("/health", tags=["server"])
     def health() -> dict[str, str]:

@@ -1,0 +1,85 @@
+"""The MLflow-compatible REST API, so the unmodified ``mlflow`` client can use a treadle server.
+
+``MLFLOW_TRACKING_URI=http://<treadle server>`` then writes treadle's own experiments, runs, metric
+series, params, tags and artifacts (one store, one UI, one lineage graph). Modules:
+
+- ``_wire``: the route table, request fields, proto-JSON values and MLflow's error format;
+- ``_tracking``: experiments, runs, logging, metric history, search (``/api/2.0/mlflow/...``);
+- ``_artifacts``: the proxied artifact service (``/api/2.0/mlflow-artifacts/artifacts/...``);
+- ``_registry``: the model registry (``registered-models/*``, ``model-versions/*``) over treadle's registry;
+- ``_logged_models``: MLflow 3 logged models (``logged-models/*``, ``runs/outputs``).
+
+Every ``/api/2.0/mlflow/...`` and ``/api/3.0/mlflow/...`` request goes through one dispatcher that
+looks the endpoint up in ``_wire.ROUTES`` (``{field}`` segments such as ``logged-models/{model_id}``
+become request fields); an unknown one is ``ENDPOINT_NOT_FOUND`` (404), which the
+client treats as "this server does not have it" where it has fallbacks.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from treadle.client._backend import Backend
+from treadle.server.mlflow import _logged_models, _registry, _tracking  # noqa: F401 - register their routes
+from treadle.server.mlflow._artifacts import Location, add_resolver, artifacts_router
+from treadle.server.mlflow._wire import ROUTES, Fields, Handler, as_mlflow, error, request_fields, route
+
+_METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT"]
+
+
+@route("GET", "server-info", versions=("3.0",))
+def _server_info(backend: Backend, fields: Fields) -> dict[str, object]:
+    del backend, fields
+    return {
+        "store_type": "treadle",
+        "workspaces_enabled": False,
+        "multipart_uploads_enabled": False,
+        "multipart_downloads_enabled": False,
+    }
+
+
+def lookup(method: str, version: str, path: str) -> tuple[Handler | None, dict[str, str]]:
+    """The handler for a path, and the values of its ``{field}`` segments (``logged-models/{model_id}``)."""
+    handler = ROUTES.get((method, version, path))
+    if handler is not None:
+        return handler, {}
+    parts = path.split("/")
+    for (m, v, template), candidate in ROUTES.items():
+        if m != method or v != version or "{" not in template:
+            continue
+        pattern = template.split("/")
+        if len(pattern) != len(parts):
+            continue
+        params: dict[str, str] = {}
+        for want, got in zip(pattern, parts, strict=True):
+            if want.startswith("{") and want.endswith("}"):
+                params[want[1:-1]] = got
+            elif want != got:
+                break
+        else:
+            return candidate, params
+    return None, {}
+
+
+def mlflow_router(backend: Backend) -> APIRouter:
+    """All MLflow-compatible routes over ``backend``'s services."""
+    router = APIRouter(include_in_schema=False)
+    router.include_router(artifacts_router(backend))
+
+    @router.api_route("/api/{version}/mlflow/{path:path}", methods=_METHODS)
+    async def dispatch(version: str, path: str, request: Request) -> Response:
+        handler, params = lookup(request.method, version, path.strip("/"))
+        if handler is None:
+            return error("ENDPOINT_NOT_FOUND", f"no MLflow endpoint {request.method} /api/{version}/mlflow/{path}", 404)
+        try:
+            fields = {**await request_fields(request), **params}
+            return JSONResponse(await run_in_threadpool(handler, backend, fields))
+        except Exception as exc:  # every error is answered as MLflow answers it
+            return as_mlflow(exc)
+
+    return router
+
+
+__all__ = ["Location", "add_resolver", "mlflow_router", "route"]
