@@ -187,9 +187,17 @@ class Worker:
     systems' repeats alternate, so that a busy neighbour on the machine slows both sides alike.
     """
 
-    def __init__(self, side: str, data_path: Path, uri: str, tmp: Path, bench: str = "tracking") -> None:
-        py = TREADLE_PY if side == "treadle" else MLFLOW_PY
-        script = f"_{bench}_{side}.py"
+    def __init__(
+        self,
+        side: str,
+        data_path: Path,
+        uri: str,
+        tmp: Path,
+        bench: str = "tracking",
+        client: tuple[Path, str] | None = None,
+    ) -> None:
+        # ``client``: (interpreter, script) instead of the side's own SDK, e.g. MLflow's client on both sides.
+        py, script = client or (TREADLE_PY if side == "treadle" else MLFLOW_PY, f"_{bench}_{side}.py")
         self.side, self.tmp, self.calls, self.buf = side, tmp, 0, b""
         self.log = tmp / f"{side}-worker.log"
         env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "TREADLE_URI")}
@@ -247,11 +255,14 @@ class Worker:
 
 
 @contextlib.contextmanager
-def workers(data_path: Path, uris: dict[str, str], tmp: Path, bench: str = "tracking") -> Iterator[dict[str, Worker]]:
+def workers(
+    data_path: Path, uris: dict[str, str], tmp: Path, bench: str = "tracking", client: tuple[Path, str] | None = None
+) -> Iterator[dict[str, Worker]]:
+    """One :class:`Worker` a side; ``client`` runs the same (interpreter, script) against both servers."""
     started: dict[str, Worker] = {}
     try:
         for side in SIDES:
-            started[side] = Worker(side, data_path, uris[side], tmp, bench)
+            started[side] = Worker(side, data_path, uris[side], tmp, bench, client)
         yield started
     finally:
         for w in started.values():

@@ -19,6 +19,7 @@ from treadle.cli import (
     _experiments,
     _export,
     _features,
+    _import_mlflow,
     _models,
     _monitor,
     _pipelines,
@@ -112,6 +113,7 @@ app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_features.app, name="features")
 app.add_typer(_deploy.app, name="deploy")
 app.add_typer(_export.app, name="export")
+app.add_typer(_import_mlflow.app, name="import")
 app.add_typer(_pipelines.app, name="pipelines")
 app.add_typer(_tune.app, name="tune")
 app.add_typer(_env.app, name="env")
