@@ -27,7 +27,6 @@ from _common import (
     BENCH,
     MLFLOW_PY,
     SIDES,
-    BenchError,
     add_common_options,
     cli_main,
     interleaved,
@@ -40,7 +39,7 @@ from _common import (
     workers,
     write_results,
 )
-from tracking import FILTER, ORDER_BY, T0, check_ingest, expected_search, make_data
+from tracking import FILTER, ORDER_BY, batch_phase, check_ingest, make_data, search_phase
 
 TARGET = 3.0  # treadle >= 3x on each figure
 CLIENT = (MLFLOW_PY, "_tracking_mlflow.py")  # the same mlflow client script on both sides
@@ -115,36 +114,10 @@ def bench(opts: argparse.Namespace, sizes: Sizes, tmp: Path) -> int:
             check_ingest(side, raw[side], data["ingest_values"][:, : sizes.loop_steps])
         keep("ingest_loop", summarise("ingest_loop", raw))
 
-        print(f"[2/3] MlflowClient().log_batch: {5 * sizes.steps} points in calls of 1,000", flush=True)
-        raw = interleaved(
-            w, "ingest_batch", sizes.batch_repeats, 600, lambda side, rep: {"steps": sizes.steps, "rep": rep, "t0": T0}
+        batch_phase(
+            w, sizes, data, results, f"[2/3] MlflowClient().log_batch: {5 * sizes.steps} points in calls of 1,000"
         )
-        for side in SIDES:
-            check_ingest(side, raw[side], data["ingest_values"][:, : sizes.steps])
-        keep("ingest_batch", summarise("ingest_batch", raw))
-
-        print(f"[3/3] search_runs over {sizes.runs} runs x (10 params, 5 metrics)", flush=True)
-        for side in SIDES:
-            took = w[side].call("populate_search", 1500, runs=sizes.runs, t0=T0)["seconds"]
-            results[side]["populate_search_s"] = took
-            print(f"  {side:8s} populated in {took:.1f}s", flush=True)
-        n_match, page = expected_search(data, sizes.max_results)
-        query = {"filter": FILTER, "order_by": ORDER_BY}
-        for side in SIDES:
-            every = w[side].call("search", 300, **query, max_results=sizes.runs)["names"]
-            if len(every) != n_match:
-                raise BenchError(f"{side}: search matched {len(every)} runs, expected {n_match}")
-        sargs = lambda side, rep: {**query, "max_results": sizes.max_results}  # noqa: E731
-        interleaved(w, "search", 2, 300, sargs)  # warm-up
-        raw = interleaved(w, "search", sizes.search_repeats, 300, sargs)
-        for side in SIDES:
-            for c in raw[side]:
-                if c["names"] != page:
-                    raise BenchError(f"{side}: search returned {c['names'][:5]}..., expected {page[:5]}...")
-        keep("search", summarise("search", raw))
-        for side in SIDES:
-            results[side]["search"]["matches"] = n_match
-            results[side]["search"].pop("names")
+        search_phase(w, sizes, data, results, f"[3/3] search_runs over {sizes.runs} runs x (10 params, 5 metrics)")
     elapsed = time.monotonic() - started
 
     tr, ml = results["treadle"], results["mlflow"]

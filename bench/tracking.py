@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -95,6 +96,54 @@ def expected_search(data: dict[str, np.ndarray], max_results: int) -> tuple[int,
 
 
 # -------------------------------------------------------------------------------------------- main
+
+
+def _keep(results: dict[str, dict], phase: str, summary: dict[str, dict]) -> None:
+    for side in SIDES:
+        results[side][phase] = summary[side]
+
+
+def batch_phase(
+    w: dict[str, Any], sizes: Any, data: dict[str, np.ndarray], results: dict[str, dict], title: str
+) -> None:
+    """Points through batch calls of 1,000, repeats alternating sides; checked against the data."""
+    print(title, flush=True)
+    raw = interleaved(
+        w, "ingest_batch", sizes.batch_repeats, 600, lambda side, rep: {"steps": sizes.steps, "rep": rep, "t0": T0}
+    )
+    for side in SIDES:
+        check_ingest(side, raw[side], data["ingest_values"][:, : sizes.steps])
+    _keep(results, "ingest_batch", summarise("ingest_batch", raw))
+
+
+def search_phase(
+    w: dict[str, Any], sizes: Any, data: dict[str, np.ndarray], results: dict[str, dict], title: str
+) -> None:
+    """Populate ``sizes.runs`` runs, then time one filtered, ordered page; every answer is checked."""
+    print(title, flush=True)
+    for side in SIDES:
+        took = w[side].call("populate_search", 1500, runs=sizes.runs, t0=T0)["seconds"]
+        results[side]["populate_search_s"] = took
+        print(f"  {side:8s} populated in {took:.1f}s", flush=True)
+    n_match, page = expected_search(data, sizes.max_results)
+    query = {"filter": FILTER, "order_by": ORDER_BY}
+    for side in SIDES:
+        every = w[side].call("search", 300, **query, max_results=sizes.runs)["names"]
+        if len(every) != n_match:
+            raise BenchError(f"{side}: search matched {len(every)} runs, expected {n_match}")
+    sargs = lambda side, rep: {**query, "max_results": sizes.max_results}  # noqa: E731
+    interleaved(w, "search", 2, 300, sargs)  # warm-up
+    raw = interleaved(w, "search", sizes.search_repeats, 300, sargs)
+    for side in SIDES:
+        for c in raw[side]:
+            if c["names"] != page:
+                raise BenchError(f"{side}: search returned {c['names'][:5]}..., expected {page[:5]}...")
+    _keep(results, "search", summarise("search", raw))
+    for side in SIDES:
+        results[side]["search"]["matches"] = n_match
+        results[side]["search"].pop("names")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_options(ap, BENCH / "out" / "tracking.json")
@@ -130,37 +179,8 @@ def bench(opts: argparse.Namespace, sizes: Sizes, tmp: Path) -> int:
             check_ingest(side, raw[side], data["ingest_values"][:, : loop_steps[side]])
         keep("ingest_loop", summarise("ingest_loop", raw))
 
-        print(f"[2/4] batch ingest: {5 * sizes.steps} points in batches of 1000", flush=True)
-        raw = interleaved(
-            w, "ingest_batch", sizes.batch_repeats, 600, lambda side, rep: {"steps": sizes.steps, "rep": rep, "t0": T0}
-        )
-        for side in SIDES:
-            check_ingest(side, raw[side], data["ingest_values"][:, : sizes.steps])
-        keep("ingest_batch", summarise("ingest_batch", raw))
-
-        print(f"[3/4] search_runs over {sizes.runs} runs x (10 params, 5 metrics)", flush=True)
-        for side in SIDES:
-            took = w[side].call("populate_search", 1500, runs=sizes.runs, t0=T0)["seconds"]
-            results[side]["populate_search_s"] = took
-            print(f"  {side:8s} populated in {took:.1f}s", flush=True)
-        n_match, page = expected_search(data, sizes.max_results)
-        query = {"filter": FILTER, "order_by": ORDER_BY}
-        for side in SIDES:
-            every = w[side].call("search", 300, **query, max_results=sizes.runs)["names"]
-            if len(every) != n_match:
-                raise BenchError(f"{side}: search matched {len(every)} runs, expected {n_match}")
-        interleaved(w, "search", 2, 300, lambda side, rep: {**query, "max_results": sizes.max_results})  # warm-up
-        raw = interleaved(
-            w, "search", sizes.search_repeats, 300, lambda side, rep: {**query, "max_results": sizes.max_results}
-        )
-        for side in SIDES:
-            for c in raw[side]:
-                if c["names"] != page:
-                    raise BenchError(f"{side}: search returned {c['names'][:5]}..., expected {page[:5]}...")
-        keep("search", summarise("search", raw))
-        for side in SIDES:
-            results[side]["search"]["matches"] = n_match
-            results[side]["search"].pop("names")
+        batch_phase(w, sizes, data, results, f"[2/4] batch ingest: {5 * sizes.steps} points in batches of 1000")
+        search_phase(w, sizes, data, results, f"[3/4] search_runs over {sizes.runs} runs x (10 params, 5 metrics)")
 
         print(f"[4/4] metric history of a {sizes.history_steps}-step metric", flush=True)
         run_ids = {
