@@ -23,7 +23,9 @@ class Settings(BaseSettings):
 
     uri: str = Field(default=f"sqlite:///{DEFAULT_HOME / 'treadle.db'}")
     artifacts: str = Field(default=str(DEFAULT_HOME / "artifacts"))
+    # An API token for a server with auth on (sent as a Bearer token); and the workspace to work in.
     token: str | None = None
+    workspace: str | None = None
     # SDK batcher: how many points per request and how long a point may wait.
     batch_size: int = 1000
     flush_interval_s: float = 1.0
@@ -36,6 +38,8 @@ class Settings(BaseSettings):
     server_accept_code: bool = False
     # Server: seconds between webhook delivery passes; 0 turns the dispatcher off.
     webhook_interval_s: float = 2.0
+    # Server: require sign-in (`treadle server --auth`; on by default off loopback, see run_server).
+    auth: bool = False
     # Server: run the pipeline scheduler loop (`treadle server` turns it on; see treadle.pipelines.Scheduler).
     scheduler: bool = False
     scheduler_poll_s: float = 1.0

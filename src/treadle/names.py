@@ -16,8 +16,7 @@ def check_name(name: str, what: str) -> str:
     """``name`` if it is 1-256 letters, digits, '_', '-' or '.' starting with a letter or digit."""
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise InvalidArgument(
-            f"invalid {what} name {name!r}: use 1-256 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit"
+            f"invalid {what} name {name!r}: use 1-256 letters, digits, '_', '-' or '.', starting with a letter or digit"
         )
     return name
 

@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from treadle.access import AccessService
 from treadle.artifacts import ArtifactFile, GcReport, clean_path, hash_file
-from treadle.client._backend import Backend, get_backend
+from treadle.client._backend import Backend, get_backend, in_workspace
 from treadle.client._files import dict_bytes, figure_bytes, table_bytes
 from treadle.client._models import fetch, register, resolve
 from treadle.config import Settings
@@ -32,11 +33,29 @@ class Client:
     that combine the blob store with a manifest.
     """
 
-    def __init__(self, uri: str | None = None, artifacts: str | None = None, token: str | None = None) -> None:
+    def __init__(
+        self,
+        uri: str | None = None,
+        artifacts: str | None = None,
+        token: str | None = None,
+        workspace: str | None = None,
+    ) -> None:
         settings = Settings()
-        self.uri = uri or settings.uri
-        self.artifacts_root = artifacts or settings.artifacts  # where blobs live (pipeline steps reattach)
+        # The workspace becomes part of the URI (and blob root), so processes handed them stay in it.
+        self.uri, self.artifacts_root = in_workspace(
+            uri or settings.uri, artifacts or settings.artifacts, workspace or settings.workspace
+        )
         self._backend: Backend = get_backend(self.uri, self.artifacts_root, token or settings.token)
+
+    @property
+    def workspace(self) -> str:
+        """The workspace this client works in (``default``: the main store)."""
+        return self._backend.workspace
+
+    @property
+    def access(self) -> AccessService:
+        """Users, API tokens, workspaces and members, the audit log."""
+        return self._backend.access
 
     @property
     def tracking(self) -> TrackingService:

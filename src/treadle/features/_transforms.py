@@ -56,9 +56,7 @@ def _data_transform_class() -> type | None:
 class TransformLike:
     """A callable with a known batch format; ``run_batch`` / ``run_row`` check the output columns."""
 
-    def __init__(
-        self, fn: Any, batch_format: str, *, data_transform: bool = False, source: str | None = None
-    ) -> None:
+    def __init__(self, fn: Any, batch_format: str, *, data_transform: bool = False, source: str | None = None) -> None:
         self.fn = fn
         self.batch_format = batch_format
         self.data_transform = data_transform

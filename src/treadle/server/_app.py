@@ -1,4 +1,5 @@
-"""The FastAPI application: derived operation routes, blob routes, health, UI."""
+"""The FastAPI application: derived operation routes, blob routes, health, UI — per workspace —
+behind the gateway (auth, workspaces, audit: :mod:`treadle.server._gateway`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -13,56 +15,62 @@ from treadle.client._backend import Backend, get_backend
 from treadle.config import Settings
 from treadle.errors import InvalidArgument
 from treadle.features import online_router
-from treadle.registry import WebhookDispatcher
 from treadle.server._blobs import blob_router
 from treadle.server._errors import install_error_handlers
+from treadle.server._gateway import Gateway
+from treadle.server._hub import WorkspaceHub
+from treadle.server._login import login_router
 from treadle.server._metrics import metrics_router
 from treadle.server._operations import service_router
 from treadle.server._triggers import trigger_router
 from treadle.server.mlflow import mlflow_router
+from treadle.store import DEFAULT_WORKSPACE, workspace_of
+
+DESCRIPTION = (
+    "treadle's HTTP API. Every operation is `POST /api/v1/<capability>/<operation>` with a JSON body of "
+    "its arguments; blobs stream through `/api/v1/blobs/{sha256}`. A workspace other than `default` is "
+    "addressed with the path prefix `/w/<workspace>` or the `X-Treadle-Workspace` header. With auth on, "
+    "send `Authorization: Bearer <token>` or Basic `user:password`."
+)
 
 
-def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
-    """A server over a local store (``uri`` a database; defaults from ``TREADLE_*``)."""
-    from treadle import __version__
+def create_app(uri: str | None = None, artifacts: str | None = None, *, auth: bool | None = None) -> FastAPI:
+    """A server over a main store (``uri`` a database; defaults from ``TREADLE_*``) and its workspaces.
 
+    ``auth``: require sign-in (default ``TREADLE_AUTH``; ``treadle server --auth``)."""
     settings = Settings()
+    if auth is not None:
+        settings = settings.model_copy(update={"auth": auth})
     uri = uri or settings.uri
+    artifacts = artifacts or settings.artifacts
     if uri.startswith(("http://", "https://")):
         raise InvalidArgument(
             "a treadle server serves a database, not another server: set TREADLE_URI to sqlite:/// or postgresql+psycopg://"
         )
-    backend: Backend = get_backend(uri, artifacts or settings.artifacts)
+    if workspace_of(uri) != DEFAULT_WORKSPACE:
+        raise InvalidArgument("serve the main store: its workspaces are served with it, under /w/<workspace>")
+    backend: Backend = get_backend(uri, artifacts)
+    hub = WorkspaceHub(uri, artifacts, settings, backend.access, lambda b: build_app(b, settings))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # A new dispatcher per start-up: test clients may run the lifespan more than once.
-        dispatcher = WebhookDispatcher(backend.webhooks, settings.webhook_interval_s)
-        if settings.webhook_interval_s > 0:
-            dispatcher.start()
-        scheduler = None
-        if settings.scheduler:  # on for `treadle server` (see run_server); any number of workers share a lease
-            from treadle.pipelines._scheduler import Scheduler
-
-            scheduler = Scheduler(
-                uri,
-                artifacts or settings.artifacts,
-                poll_s=settings.scheduler_poll_s,
-                max_concurrent=settings.scheduler_max_concurrent,
-            ).start()
+        hub.start(backend)  # per start-up: test clients may run the lifespan more than once
         yield
-        if scheduler is not None:
-            scheduler.stop()
-        if settings.webhook_interval_s > 0:
-            dispatcher.stop()
+        hub.stop()
 
-    app = FastAPI(
-        lifespan=lifespan,
-        title="treadle",
-        version=__version__,
-        description="treadle's HTTP API. Every operation is `POST /api/v1/<capability>/<operation>` "
-        "with a JSON body of its arguments; blobs stream through `/api/v1/blobs/{sha256}`.",
-    )
+    app = build_app(backend, settings, lifespan=lifespan)
+    app.include_router(service_router(backend.access))  # /api/v1/access/...: the control plane's
+    app.include_router(login_router(hub))
+    app.add_middleware(Gateway, hub=hub)
+    app.state.hub = hub
+    return app
+
+
+def build_app(backend: Backend, settings: Settings, lifespan: Any = None) -> FastAPI:
+    """Every route over one workspace's services (no gateway: the root app's gateway sends requests here)."""
+    from treadle import __version__
+
+    app = FastAPI(lifespan=lifespan, title="treadle", version=__version__, description=DESCRIPTION)
     backend.features.accept_code = settings.server_accept_code  # see Settings.server_accept_code
     app.state.backend = backend
     install_error_handlers(app)

@@ -8,6 +8,7 @@ with plain ``BEGIN`` so they never wait for writers (WAL readers see a snapshot)
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -64,6 +65,15 @@ def _sqlite_engine(uri: str, *, immediate: bool) -> Engine:
     return engine
 
 
+def _create_workspace_schema(engine: Engine) -> None:
+    # A workspace on PostgreSQL is a schema named by the URI's search_path (see store._workspaces).
+    options = str(engine.url.query.get("options", ""))
+    match = re.search(r"search_path=(ws_[a-z0-9_]+)", options)
+    if match:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{match.group(1)}"')
+
+
 class Store:
     """A metadata database: ``read()`` and ``write()`` yield a connection inside a transaction.
 
@@ -84,6 +94,7 @@ class Store:
         elif self.dialect == "postgresql":
             self._write_engine = create_engine(self.uri, pool_pre_ping=True, pool_size=10, max_overflow=20)
             self._read_engine = self._write_engine
+            _create_workspace_schema(self._write_engine)
         else:
             raise InvalidArgument(f"unsupported database {self.dialect!r}: use sqlite:/// or postgresql+psycopg://")
         self._lock = threading.Lock()

@@ -3,7 +3,8 @@
 A run's ``artifact_uri`` is ``mlflow-artifacts:/<experiment>/<run>/artifacts``, so the mlflow client
 uploads, lists and downloads paths ``<experiment>/<run>/artifacts/<file>``: these are the files of the
 run's manifest (``run/<id>``), stored as content-addressed blobs like every treadle artifact. Other
-path layouts (logged models, ...) plug in with :func:`add_resolver`.
+path layouts (logged models, registered versions, ...) plug in with :func:`add_resolver`. Artifacts
+are immutable: a DELETE is answered 400 with what to do instead.
 """
 
 from __future__ import annotations
@@ -31,11 +32,32 @@ PREFIX = "/api/2.0/mlflow-artifacts/artifacts"
 
 @dataclass(frozen=True)
 class Location:
-    """Where an mlflow-artifacts path lives in treadle: a manifest, a path in it, and how to record uploads."""
+    """Where an mlflow-artifacts path lives in treadle: a manifest, a path in it, and how to record uploads.
+
+    ``files``, when given, lists the whole tree through a service operation instead of reading the
+    manifest by name (a registered version's files); ``manifest`` then only names the tree in messages.
+    """
 
     manifest: str
     path: str  # "" for the root
     record: Callable[[list[ArtifactIn]], Any]
+    files: Callable[[], list[ArtifactFile]] | None = None
+
+    def list(self, backend: Backend) -> list[ArtifactFile]:
+        """The files under this location's folder (all of them at the root)."""
+        if self.files is None:
+            return backend.artifacts.list_files(self.manifest, self.path)
+        folder = self.path.strip("/")
+        return [f for f in self.files() if not folder or f.path.startswith(folder + "/")]
+
+    def stat(self, backend: Backend) -> ArtifactFile:
+        """The file at this location (NotFound if there is none)."""
+        if self.files is None:
+            return backend.artifacts.stat(self.manifest, self.path)
+        found = [f for f in self.files() if f.path == self.path.strip("/")]
+        if not found:
+            raise NotFound(f"no artifact {self.path!r} in {self.manifest}")
+        return found[0]
 
 
 Resolver = Callable[[Backend, list[str]], Location | None]
@@ -93,7 +115,7 @@ def artifacts_router(backend: Backend) -> APIRouter:
     def list_artifacts(path: str = "") -> Response:
         try:
             loc = resolve(backend, path)
-            files = backend.artifacts.list_files(loc.manifest, loc.path)
+            files = loc.list(backend)
             from fastapi.responses import JSONResponse
 
             listing = children(files, loc.path)
@@ -107,7 +129,7 @@ def artifacts_router(backend: Backend) -> APIRouter:
             loc = resolve(backend, path)
             if not loc.path:
                 raise MlflowError("INVALID_PARAMETER_VALUE", "download a file, not the artifact root")
-            entry = backend.artifacts.stat(loc.manifest, loc.path)
+            entry = loc.stat(backend)
             return file_response(blobs, entry, download=True)
         except NotFound as exc:
             return as_mlflow(NotFound(f"artifact '{path}' does not exist ({exc.message})"))
@@ -140,14 +162,27 @@ def artifacts_router(backend: Backend) -> APIRouter:
         except Exception as exc:
             return as_mlflow(exc)
 
-    @router.api_route(PREFIX + "/{path:path}", methods=["DELETE", "POST", "PATCH"])
+    @router.delete(PREFIX + "/{path:path}")
+    def delete(path: str) -> Response:
+        try:
+            resolve(backend, path)  # RESOURCE_DOES_NOT_EXIST for a path no run or model has
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"treadle does not delete artifacts ('{path}'): a run's artifacts are immutable. Delete the "
+                "run (mlflow.delete_run, then `treadle runs purge` and `treadle gc` reclaim the files no other "
+                "run or model uses), or log corrected files under a new path.",
+            )
+        except Exception as exc:
+            return as_mlflow(exc)
+
+    @router.api_route(PREFIX + "/{path:path}", methods=["POST", "PATCH"])
     def unsupported(path: str, request: Request) -> Response:
         del path
         return as_mlflow(
             MlflowError(
                 "ENDPOINT_NOT_FOUND",
                 f"{request.method} {posixpath.basename(PREFIX)} is not supported by treadle "
-                "(artifacts are immutable; multipart uploads are off)",
+                "(multipart uploads are off)",
                 404,
             )
         )

@@ -3,8 +3,9 @@
 A logged model made in a run is stored the way ``td.log_model`` stores one: its files are the
 run's artifacts under the model's name (``runs:/<run>/<name>``), so the treadle UI, SDK and
 registry see an ordinary run model. Its MLflow metadata (id ``m-<hex>``, status, tags, params,
-model type) lives on its lineage node (``logged_model:<id>``, type ``mlflow.LoggedModel``), joined
-to the run by an ``output`` edge: no second store and no new table.
+model type, and the latest point of each metric logged with its ``model_id``, per dataset) lives
+on its lineage node (``logged_model:<id>``, type ``mlflow.LoggedModel``), joined to the run by an
+``output`` edge: no second store and no new table.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from treadle.errors import NotFound
 from treadle.lineage import Node
 from treadle.lineage._store import nodes_table
 from treadle.server.mlflow._artifacts import Location, add_resolver
-from treadle.server.mlflow._tracking import artifact_root, experiment_id
+from treadle.server.mlflow._tracking import LOGGED_MODEL, artifact_root, experiment_id, metric_json
 from treadle.server.mlflow._wire import (
     Fields,
     MlflowError,
@@ -34,9 +35,9 @@ from treadle.server.mlflow._wire import (
     text,
 )
 from treadle.store import Store, now_ms
-from treadle.tracking import ArtifactIn, run_manifest
+from treadle.tracking import ArtifactIn, Metric, run_manifest
 
-NODE_TYPE = "mlflow.LoggedModel"
+NODE_TYPE = LOGGED_MODEL
 _ID = re.compile(r"^m-[0-9a-f]{32}$")
 _STATUSES = ("LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
 
@@ -130,7 +131,30 @@ def as_json(backend: Backend, props: dict[str, Any]) -> dict[str, Any]:
     for key in ("model_type", "source_run_id", "status_message"):
         if props.get(key):
             info[key] = props[key]
-    return {"info": info, "data": {"params": tag_list(props.get("params") or {}), "metrics": []}}
+    return {
+        "info": info,
+        "data": {"params": tag_list(props.get("params") or {}), "metrics": props.get("metrics") or []},
+    }
+
+
+def add_metrics(backend: Backend, model_id: str, run_id: str, metrics: list[tuple[dict[str, Any], Metric]]) -> None:
+    """Record metrics logged with ``model_id`` on the logged model: the latest point per key and dataset."""
+    props = get_props(backend, model_id)
+    kept = {(m["key"], m.get("dataset_name"), m.get("dataset_digest")): m for m in props.get("metrics") or []}
+    for item, metric in metrics:
+        entry = metric_json(metric.key, metric.value, metric.step, metric.timestamp) | {
+            "model_id": model_id,
+            "run_id": run_id,
+        }
+        for name in ("dataset_name", "dataset_digest"):
+            if item.get(name):
+                entry[name] = str(item[name])
+        slot = (entry["key"], entry.get("dataset_name"), entry.get("dataset_digest"))
+        old = kept.get(slot)
+        if old is None or (metric.step, metric.timestamp) >= (int(old["step"]), int(old["timestamp"])):
+            kept[slot] = entry
+    props["metrics"] = sorted(kept.values(), key=lambda m: (m["key"], m.get("dataset_name") or ""))
+    _save(backend, props)
 
 
 # ------------------------------------------------------------------ routes

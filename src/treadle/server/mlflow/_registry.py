@@ -21,7 +21,6 @@ from typing import Any
 from treadle.client._backend import Backend
 from treadle.errors import AlreadyExists, InvalidArgument, NotFound
 from treadle.registry import ModelVersion, RegisteredModel
-from treadle.registry._store import model_row, version_manifest
 from treadle.server.mlflow import _logged_models as lm
 from treadle.server.mlflow._artifacts import Location, add_resolver
 from treadle.server.mlflow._tracking import artifact_root
@@ -223,8 +222,12 @@ def update_registered_model(backend: Backend, fields: Fields) -> dict[str, Any]:
 def rename_registered_model(backend: Backend, fields: Fields) -> dict[str, Any]:
     name = str(required(fields, "name"))
     _model(backend, name)
+    new_name = text(fields, "new_name") or "<new name>"
     raise MlflowError(
-        "INVALID_PARAMETER_VALUE", "treadle does not rename registered models (aliases and deployments refer to names)"
+        "INVALID_PARAMETER_VALUE",
+        f"treadle does not rename registered models (aliases, rollouts and deployments refer to '{name}' by name). "
+        f"Copy the versions you need instead: MlflowClient().copy_model_version('models:/{name}/<version>', "
+        f"'{new_name}') for each, move the aliases, then delete_registered_model('{name}') if it is no longer used.",
     )
 
 
@@ -395,8 +398,12 @@ def set_model_version_tag(backend: Backend, fields: Fields) -> dict[str, Any]:
 def transition_stage(backend: Backend, fields: Fields) -> dict[str, Any]:
     name, number = str(required(fields, "name")), _version_number(fields)
     _version(backend, name, number)
+    stage = text(fields, "stage") or "<stage>"
     raise MlflowError(
-        "INVALID_PARAMETER_VALUE", "model stages are not supported (deprecated in MLflow); use aliases instead"
+        "INVALID_PARAMETER_VALUE",
+        f"model version stages are not supported (deprecated since MLflow 2.9, gone in MLflow 3): use an alias "
+        f"instead, e.g. MlflowClient().set_registered_model_alias('{name}', '{stage.lower()}', {number}), and load "
+        f"it as 'models:/{name}@{stage.lower()}'",
     )
 
 
@@ -439,14 +446,14 @@ def _version_files(backend: Backend, parts: list[str]) -> Location | None:
         return None
     name, number = parts[1], int(parts[2])
     _version(backend, name, number)
-    store = backend.store
-    if store is None:  # pragma: no cover - the server always has a local store
-        raise MlflowError("INTERNAL_ERROR", "the server has no local store", 500)
-    with store.read() as conn:
-        manifest = version_manifest(model_row(conn, name).id, number)
 
     def refuse(files: list[ArtifactIn]) -> None:
         del files
         raise MlflowError("INVALID_PARAMETER_VALUE", "a registered model version's files cannot be changed")
 
-    return Location(manifest, "/".join(parts[4:]), refuse)
+    return Location(
+        f"models:/{name}/{number}",
+        "/".join(parts[4:]),
+        refuse,
+        files=lambda: backend.registry.list_version_files(name, number),
+    )

@@ -3,7 +3,8 @@
 Ids: MLflow experiment ids are treadle's (strings of digits; MLflow's default experiment "0" is
 treadle's experiment named ``Default``, created on first use); run ids are treadle's 32-hex ids.
 The system tags ``mlflow.runName`` and ``mlflow.parentRunId`` are kept as tags and also set the run's
-name and parent; ``mlflow.user`` is the run's ``user_id``.
+name and parent; ``mlflow.user`` is the run's ``user_id``. ``runs/get`` answers each metric's latest
+point with its real step and timestamp, the datasets the run read and the logged models it made.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from treadle.client._backend import Backend
 from treadle.errors import AlreadyExists, NotFound
+from treadle.lineage import Node
 from treadle.server.mlflow._wire import (
     ROUTES,
     Fields,
@@ -31,6 +33,7 @@ from treadle.server.mlflow._wire import (
 from treadle.tracking import Experiment, InputRef, Metric, Run
 
 DEFAULT_EXPERIMENT = "Default"
+LOGGED_MODEL = "mlflow.LoggedModel"  # the lineage node type of an MLflow 3 logged model
 RUN_NAME, PARENT, USER = "mlflow.runName", "mlflow.parentRunId", "mlflow.user"
 MAX_SEARCH = 50_000
 _VIEWS = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted", "ALL": "all", "1": "active", "2": "deleted", "3": "all"}
@@ -70,7 +73,14 @@ def experiment_json(e: Experiment) -> dict[str, Any]:
     }
 
 
-def run_json(r: Run) -> dict[str, Any]:
+LatestPoints = dict[str, tuple[int, int]]  # metric key -> (step, timestamp) of its latest point
+
+
+def run_json(r: Run, latest: LatestPoints | None = None) -> dict[str, Any]:
+    """A run as MLflow's ``Run`` message. Without ``latest``, metrics carry step 0 and the run's end
+    (or start) time: reading every key's latest point costs a query per key, too much for a search page."""
+    latest = latest or {}
+    default = (0, r.end_time or r.start_time)
     tags = {**r.tags, RUN_NAME: r.name}
     if r.parent_id:
         tags[PARENT] = r.parent_id
@@ -89,14 +99,15 @@ def run_json(r: Run) -> dict[str, Any]:
         info["end_time"] = r.end_time
     data = {
         # treadle keeps the latest value per key; MLflow's run data shows that value
-        "metrics": [
-            {"key": k, "value": double(v), "timestamp": r.end_time or r.start_time, "step": 0}
-            for k, v in r.metrics.items()
-        ],
+        "metrics": [metric_json(k, v, *latest.get(k, default)) for k, v in r.metrics.items()],
         "params": tag_list(r.params),
         "tags": tag_list(tags),
     }
     return {"info": info, "data": data, "inputs": {}}
+
+
+def metric_json(key: str, value: float, step: int, timestamp: int) -> dict[str, Any]:
+    return {"key": key, "value": double(value), "timestamp": timestamp, "step": step}
 
 
 def _run_id(fields: Fields) -> str:
@@ -251,16 +262,43 @@ def create_run(backend: Backend, fields: Fields) -> dict[str, Any]:
 
 @route("GET", "runs/get")
 def get_run(backend: Backend, fields: Fields) -> dict[str, Any]:
-    out = run_json(backend.tracking.get_run(_run_id(fields)))
-    out["inputs"] = {"dataset_inputs": dataset_inputs(backend, out["info"]["run_id"])}
+    run = backend.tracking.get_run(_run_id(fields))
+    out = run_json(run, latest_points(backend, run))
+    try:
+        node: Node | None = backend.lineage.find_node(f"run:{run.id}")
+    except NotFound:
+        node = None
+    out["inputs"] = {"dataset_inputs": dataset_inputs(backend, node)}
+    out["outputs"] = {"model_outputs": model_outputs(backend, node)}
     return {"run": out}
 
 
-def dataset_inputs(backend: Backend, run_id: str) -> list[dict[str, Any]]:
+def latest_points(backend: Backend, run: Run) -> LatestPoints:
+    """Each metric's latest (step, timestamp): the one point a history asked for at most 1 point
+    returns is the latest one (its last bucket's last point), read from rollups, not every point."""
+    found: LatestPoints = {}
+    for key in run.metrics:
+        series = backend.tracking.get_metric_history(run.id, key, max_points=1)
+        if series.steps:
+            found[key] = (series.steps[-1], series.timestamps[-1])
+    return found
+
+
+def model_outputs(backend: Backend, node: Node | None) -> list[dict[str, Any]]:
+    """The MLflow 3 logged models a run made (``runs/outputs``), read back from the lineage graph."""
+    if node is None:
+        return []
+    graph = backend.lineage.downstream(node.id, hops=1)
+    return [
+        {"model_id": n.properties["model_id"], "step": 0}
+        for n in sorted(graph.nodes, key=lambda n: n.id)
+        if n.type == LOGGED_MODEL and n.properties.get("model_id") and not n.properties.get("deleted")
+    ]
+
+
+def dataset_inputs(backend: Backend, node: Node | None) -> list[dict[str, Any]]:
     """The datasets ``runs/log-inputs`` recorded for a run, read back from the lineage graph."""
-    try:
-        node = backend.lineage.find_node(f"run:{run_id}")
-    except NotFound:
+    if node is None:
         return []
     graph = backend.lineage.upstream(node.id, hops=1)
     found = []
@@ -302,6 +340,7 @@ def restore_run(backend: Backend, fields: Fields) -> dict[str, Any]:
 
 
 def _metric(item: Any) -> Metric:
+    """A metric of a request (its ``model_id`` and dataset, if any, are read by :func:`_model_metrics`)."""
     if not isinstance(item, dict):
         raise MlflowError("INVALID_PARAMETER_VALUE", "each metric must be an object with key and value")
     key = item.get("key")
@@ -319,8 +358,24 @@ def _metric(item: Any) -> Metric:
 
 @route("POST", "runs/log-metric")
 def log_metric(backend: Backend, fields: Fields) -> dict[str, Any]:
-    backend.tracking.log_batch(_run_id(fields), metrics=[_metric(fields)])
+    run_id = _run_id(fields)
+    backend.tracking.log_batch(run_id, metrics=[_metric(fields)])
+    _model_metrics(backend, run_id, [fields])
     return {}
+
+
+def _model_metrics(backend: Backend, run_id: str, items: list[Any]) -> None:
+    """Metrics sent with a ``model_id`` (MLflow 3) are also the logged model's metrics."""
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        if isinstance(item, dict) and item.get("model_id"):
+            by_model.setdefault(str(item["model_id"]), []).append(item)
+    if not by_model:
+        return
+    from treadle.server.mlflow._logged_models import add_metrics  # it imports this module
+
+    for model_id, metrics in by_model.items():
+        add_metrics(backend, model_id, run_id, [(m, _metric(m)) for m in metrics])
 
 
 @route("POST", "runs/log-parameter")
@@ -360,6 +415,7 @@ def log_batch(backend: Backend, fields: Fields) -> dict[str, Any]:
         backend.tracking.log_batch(run_id, metrics=metrics, params=params or None, tags=tags or None)
         if tags.get(RUN_NAME):
             backend.tracking.update_run(run_id, name=tags[RUN_NAME])
+        _model_metrics(backend, run_id, listed(fields, "metrics"))
     else:
         backend.tracking.get_run(run_id)  # RESOURCE_DOES_NOT_EXIST for an unknown run, as MLflow
     return {}

@@ -1,0 +1,282 @@
+"""The gateway: every request passes here first (an ASGI middleware around the root app).
+
+It picks the request's workspace (a ``/w/<name>`` path prefix or an ``X-Treadle-Workspace``
+header; ``default`` otherwise), and, with auth on, finds the caller (Bearer token, Basic
+user:password or user:token, or the UI's session cookie), checks the role the route needs in that
+workspace (:mod:`treadle.server._policy`), checks the CSRF token of cookie-authenticated writes,
+hands the request to the workspace's app and writes an audit entry for each write. Unauthenticated
+requests get 401, unauthorised ones 403 — for a workspace the caller is not in, whether or not it
+exists, so names do not leak. Credentials are never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from treadle.access import ANONYMOUS, Principal, csrf_token, reset_caller, set_caller
+from treadle.server._hub import WorkspaceHub
+from treadle.server._policy import PUBLIC, SAFE_METHODS, SIGNED_IN, is_write, required
+from treadle.store import DEFAULT_WORKSPACE, WORKSPACE_RE, now_ms
+
+SESSION_COOKIE = "treadle_session"
+WORKSPACE_HEADER = "x-treadle-workspace"
+_ROOT_ONLY = ("/api/v1/access/", "/login", "/logout")  # served by the root app whatever the workspace
+MAX_FORM = 1 << 20
+
+
+class Denied(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+class Gateway:
+    def __init__(self, app: ASGIApp, hub: WorkspaceHub) -> None:
+        self.app = app
+        self.hub = hub
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        workspace, rest = _split_workspace(path)
+        headers = Headers(scope=scope)
+        if workspace is None:
+            workspace = headers.get(WORKSPACE_HEADER) or DEFAULT_WORKSPACE
+        if not self.hub.auth and workspace == DEFAULT_WORKSPACE and rest == path:
+            await self.app(scope, receive, send)  # the embedded, single-user case: nothing to decide
+            return
+        method: str = scope["method"]
+        principal: Principal | None = None
+        need = PUBLIC
+        try:
+            if not WORKSPACE_RE.match(workspace):
+                raise Denied(400, "INVALID_ARGUMENT", f"invalid workspace name {workspace!r}")
+            need = required(method, rest)
+            session: str | None = None
+            if self.hub.auth and need != PUBLIC:
+                caller, session = await run_in_threadpool(self._authenticate, headers, _client(scope))
+                principal = caller
+                await run_in_threadpool(self._authorise, caller, need, workspace)
+            else:
+                principal = ANONYMOUS
+            target = self.app
+            if workspace != DEFAULT_WORKSPACE and not rest.startswith(_ROOT_ONLY):
+                found = await run_in_threadpool(self.hub.app_for, workspace)
+                if found is None:
+                    raise Denied(404, "NOT_FOUND", f"no workspace {workspace!r}")
+                target = found
+            if session is not None and method not in SAFE_METHODS:
+                receive = await _check_csrf(scope, receive, headers, csrf_token(session))
+        except Denied as denied:
+            await _deny(scope, send, headers, rest, denied)
+            if self.hub.auth and principal is not None and is_write(method, rest, need):
+                await run_in_threadpool(self._audit, principal, workspace, method, path, rest, denied.status, scope)
+            return
+        if rest != path:  # /w/<name>/...: the app sees the prefix as its mount path (links keep it)
+            scope = dict(scope, root_path=scope.get("root_path", "") + path[: len(path) - len(rest)])
+        state = scope.setdefault("state", {})
+        state.update(principal=principal, workspace=workspace, auth=self.hub.auth)
+        if session is not None:
+            state["csrf_token"] = csrf_token(session)
+        assert principal is not None
+        token = set_caller(principal)
+        status = 500
+        try:
+
+            async def sending(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            await target(scope, receive, sending)
+        finally:
+            reset_caller(token)
+            if self.hub.auth and is_write(method, rest, need):
+                await run_in_threadpool(self._audit, principal, workspace, method, path, rest, status, scope)
+
+    # --- who is calling -----------------------------------------------------------------------
+    def _authenticate(self, headers: Headers, client: str) -> tuple[Principal, str | None]:
+        access = self.hub.access
+        header = headers.get("authorization")
+        if header:
+            scheme, _, credentials = header.partition(" ")
+            scheme = scheme.lower()
+            if scheme == "bearer":
+                principal = access.check_token(credentials.strip())
+                if principal is None:
+                    raise Denied(401, "UNAUTHORIZED", "the token is not valid (unknown, revoked or expired)")
+                return principal, None
+            if scheme == "basic":
+                return self._basic(credentials.strip(), client), None
+            raise Denied(401, "UNAUTHORIZED", f"unsupported authorization scheme {scheme!r}: use Bearer or Basic")
+        session = _cookie(headers, SESSION_COOKIE)
+        if session:
+            principal = access.check_session(session)
+            if principal is not None:
+                return principal, session
+            raise Denied(401, "UNAUTHORIZED", "your session has ended: sign in again")
+        raise Denied(
+            401,
+            "UNAUTHORIZED",
+            "sign in: send `Authorization: Bearer <token>` (TREADLE_TOKEN, MLFLOW_TRACKING_TOKEN) or Basic "
+            "user:password (MLFLOW_TRACKING_USERNAME/PASSWORD)",
+        )
+
+    def _basic(self, credentials: str, client: str) -> Principal:
+        try:
+            user, sep, secret = base64.b64decode(credentials, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            user, sep, secret = "", "", ""
+        if not sep or not user:
+            raise Denied(401, "UNAUTHORIZED", "malformed Basic credentials: send base64(user:password)")
+        if secret.startswith("tdl_"):  # a token as the password (what git-style clients send)
+            principal = self.hub.access.check_token(secret)
+            if principal is None or principal.user != user:
+                raise Denied(401, "UNAUTHORIZED", "the token is not valid for this user")
+            return principal
+        limiter = self.hub.limiter
+        wait = limiter.retry_after(user, client)
+        if wait:
+            raise Denied(
+                429, "TOO_MANY_ATTEMPTS", f"too many failed sign-ins: try again in {wait} s", {"retry-after": str(wait)}
+            )
+        principal = self.hub.access.check_password(user, secret)
+        if principal is None:
+            limiter.failed(user, client)
+            raise Denied(401, "UNAUTHORIZED", "wrong user name or password")
+        limiter.succeeded(user)
+        return principal
+
+    def _authorise(self, principal: Principal, need: str, workspace: str) -> None:
+        if need == SIGNED_IN or principal.admin:
+            return
+        granted = self.hub.access.role_of(principal.user, workspace)
+        if granted is None:
+            raise Denied(403, "FORBIDDEN", f"{principal.user!r} has no role in workspace {workspace!r}")
+        if not principal.has(need, granted):
+            raise Denied(
+                403,
+                "FORBIDDEN",
+                f"this needs the {need} role in workspace {workspace!r}; {principal.user!r} is {granted}",
+            )
+
+    def _audit(
+        self, principal: Principal, workspace: str, method: str, path: str, rest: str, status: int, scope: Scope
+    ) -> None:
+        operation = ""
+        if rest.startswith("/api/v1/"):
+            operation = ".".join(rest[len("/api/v1/") :].split("/")[:2])
+        elif "/mlflow/" in rest:
+            operation = "mlflow:" + rest.split("/mlflow/", 1)[1]
+        entry = {
+            "at": now_ms(),
+            "user": principal.user,
+            "workspace": workspace,
+            "method": method,
+            "path": path[:2048],
+            "operation": operation[:256],
+            "status": status,
+            "remote": _client(scope)[:128],
+        }
+        self.hub.access.record_audit([entry])
+
+
+def _split_workspace(path: str) -> tuple[str | None, str]:
+    if not path.startswith("/w/"):
+        return None, path
+    name, slash, rest = path[3:].partition("/")
+    return name, slash + rest if slash else "/"
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value or None
+    return None
+
+
+async def _check_csrf(scope: Scope, receive: Receive, headers: Headers, expected: str) -> Receive:
+    """Cookie-authenticated writes must carry the session's CSRF token (header or form field)."""
+    sent = headers.get("x-csrf-token")
+    if sent is not None:
+        if not hmac.compare_digest(sent, expected):
+            raise Denied(403, "FORBIDDEN", "the CSRF token does not match this session: reload the page")
+        return receive
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+        if len(body) > MAX_FORM:
+            raise Denied(413, "PAYLOAD_TOO_LARGE", "form too large")
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    field = (
+        parse_qs(body.decode("utf-8", "replace")).get("csrf_token", [""])[0]
+        if kind == "application/x-www-form-urlencoded"
+        else ""
+    )
+    if not field or not hmac.compare_digest(field, expected):
+        raise Denied(403, "FORBIDDEN", "this form needs its CSRF token (reload the page and send it again)")
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+async def _deny(scope: Scope, send: Send, headers: Headers, rest: str, denied: Denied) -> None:
+    extra = dict(denied.headers)
+    if denied.status == 401 and _wants_page(scope, headers, rest):
+        root = scope.get("root_path", "")
+        await _send(send, 303, b"", {"location": f"{root}/login?next={quote(scope['path'], safe='/')}"})
+        return
+    if denied.status == 401:
+        extra["www-authenticate"] = 'Bearer realm="treadle", Basic realm="treadle"'
+    if "/mlflow/" in rest or rest.startswith("/api/2.0/mlflow-artifacts"):
+        code = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST"}.get(
+            denied.status, "INVALID_PARAMETER_VALUE" if denied.status < 500 else "INTERNAL_ERROR"
+        )
+        body: dict[str, Any] = {"error_code": code, "message": denied.message}
+    else:
+        body = {"error": {"code": denied.code, "message": denied.message}}
+    await _send(send, denied.status, orjson.dumps(body), {"content-type": "application/json", **extra})
+
+
+def _wants_page(scope: Scope, headers: Headers, rest: str) -> bool:
+    return (
+        scope["method"] == "GET"
+        and "text/html" in headers.get("accept", "")
+        and not rest.startswith(("/api/", "/metrics"))
+        and "authorization" not in headers
+    )
+
+
+async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+    raw: list[Any] = [(k.encode(), v.encode()) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
