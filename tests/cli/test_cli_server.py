@@ -24,12 +24,16 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def test_server_passes_options_and_store(ok: Ok, served: list[dict[str, Any]], store_env: Path) -> None:
-    text = ok("server", "--host", "0.0.0.0", "--port", "9999", "--workers", "3")
+    text = ok("server", "--host", "0.0.0.0", "--port", "9999", "--workers", "3", "--insecure")
     assert "http://0.0.0.0:9999" in text
     assert served == [
         {
-            "host": "0.0.0.0", "port": 9999, "workers": 3,
-            "uri": f"sqlite:///{store_env / 't.db'}", "artifacts": str(store_env / "art"),
+            "host": "0.0.0.0",
+            "port": 9999,
+            "workers": 3,
+            "uri": f"sqlite:///{store_env / 't.db'}",
+            "artifacts": str(store_env / "art"),
+            "auth": False,
         }
     ]
 

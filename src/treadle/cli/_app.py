@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from treadle.cli import (
+    _access,
     _artifacts,
     _datasets,
     _db,
@@ -29,6 +30,7 @@ from treadle.cli import (
     _server,
     _train,
     _tune,
+    _workspaces,
 )
 from treadle.cli._context import CliState
 from treadle.cli._output import print_error
@@ -86,6 +88,14 @@ def root(
             show_default=False,
         ),
     ] = None,
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace",
+            help="Workspace to work in, a server's or the database's (default: $TREADLE_WORKSPACE, else default).",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -100,7 +110,7 @@ def root(
         name = "TREADLE_" + "_".join(str(part) for part in first["loc"]).upper()
         print_error(f"bad environment variable {name}: {first['msg']}")
         raise typer.Exit(1) from None
-    ctx.obj = CliState(uri=uri or settings.uri, artifacts=artifacts or settings.artifacts)
+    ctx.obj = CliState(uri=uri or settings.uri, artifacts=artifacts or settings.artifacts, workspace=workspace)
 
 
 app.command("server")(_server.server)
@@ -126,6 +136,11 @@ app.command("scheduler")(_scheduler.scheduler)
 app.command("gc")(_artifacts.gc)
 app.add_typer(_db.app, name="db")
 app.command("demo")(_demo.demo)
+app.add_typer(_access.users, name="users")
+app.add_typer(_access.tokens, name="tokens")
+app.add_typer(_workspaces.app, name="workspaces")
+app.command("audit")(_workspaces.audit)
+app.command("whoami")(_access.whoami)
 
 
 def main() -> None:

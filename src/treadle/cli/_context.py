@@ -26,16 +26,19 @@ class View(StrEnum):
 
 @dataclass
 class CliState:
-    """The ``--uri`` / ``--artifacts`` the user gave (already defaulted from ``TREADLE_*``)."""
+    """The ``--uri`` / ``--artifacts`` / ``--workspace`` the user gave (already defaulted from ``TREADLE_*``)."""
 
     uri: str
     artifacts: str
+    workspace: str | None = None  # None: $TREADLE_WORKSPACE, else the main store (workspace ``default``)
     _client: Client | None = field(default=None, repr=False)
 
     def client(self) -> Client:
-        """The SDK client, opened on first use (so ``treadle db`` never opens the store)."""
+        """The SDK client, opened on first use (so ``treadle db`` never opens the store).
+
+        It sends ``$TREADLE_TOKEN`` to a server (see :class:`treadle.client.Client`)."""
         if self._client is None:
-            self._client = Client(self.uri, self.artifacts)
+            self._client = Client(self.uri, self.artifacts, workspace=self.workspace)
         return self._client
 
 
