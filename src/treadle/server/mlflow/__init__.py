@@ -7,7 +7,8 @@ series, params, tags and artifacts (one store, one UI, one lineage graph). Modul
 - ``_tracking``: experiments, runs, logging, metric history, search (``/api/2.0/mlflow/...``);
 - ``_artifacts``: the proxied artifact service (``/api/2.0/mlflow-artifacts/artifacts/...``);
 - ``_registry``: the model registry (``registered-models/*``, ``model-versions/*``) over treadle's registry;
-- ``_logged_models``: MLflow 3 logged models (``logged-models/*``, ``runs/outputs``).
+- ``_logged_models``: MLflow 3 logged models (``logged-models/*``, ``runs/outputs``);
+- ``_model_search``: the filters and ``order_by`` of ``logged-models/search`` (attributes, metrics, params, tags).
 
 Every ``/api/2.0/mlflow/...`` and ``/api/3.0/mlflow/...`` request goes through one dispatcher that
 looks the endpoint up in ``_wire.ROUTES`` (``{field}`` segments such as ``logged-models/{model_id}``

@@ -21,6 +21,7 @@ from treadle.client._backend import Backend
 from treadle.errors import NotFound
 from treadle.lineage import Node
 from treadle.lineage._store import nodes_table
+from treadle.server.mlflow import _model_search as model_search
 from treadle.server.mlflow._artifacts import Location, add_resolver
 from treadle.server.mlflow._tracking import LOGGED_MODEL, artifact_root, experiment_id, metric_json
 from treadle.server.mlflow._wire import (
@@ -263,11 +264,12 @@ def log_logged_model_params(backend: Backend, fields: Fields) -> dict[str, Any]:
 @route("POST", "logged-models/search")
 def search_logged_models(backend: Backend, fields: Fields) -> dict[str, Any]:
     experiments = [experiment_id(backend, e) for e in listed(fields, "experiment_ids")]
-    wanted = _parse_filter(text(fields, "filter"))
+    clauses = model_search.parse_filter(text(fields, "filter"))
+    datasets = [d for d in listed(fields, "datasets") if isinstance(d, dict)]
     limit = integer(fields, "max_results", 100) or 100
     offset = _offset(text(fields, "page_token"))
-    found = [p for p in _search(backend, experiments) if all(str(p.get(k) or "") == v for k, v in wanted.items())]
-    found.sort(key=lambda p: (-int(p["creation_timestamp_ms"]), p["model_id"]))
+    found = [p for p in _search(backend, experiments) if model_search.matches(p, clauses, datasets)]
+    found = model_search.sort(found, listed(fields, "order_by"))
     page = found[offset : offset + limit]
     answer: dict[str, Any] = {"models": [as_json(backend, p) for p in page]}
     if offset + limit < len(found):
@@ -292,30 +294,6 @@ def log_outputs(backend: Backend, fields: Fields) -> dict[str, Any]:
 def _run_exists(backend: Backend, run_id: str) -> bool:
     backend.tracking.get_run(run_id)  # RESOURCE_DOES_NOT_EXIST for an unknown run
     return True
-
-
-_CLAUSE = re.compile(
-    r"^\s*(?:attributes\.)?(?P<key>name|source_run_id|model_type|status|model_id)\s*=\s*"
-    r"(?P<q>['\"])(?P<value>.*?)(?P=q)\s*$",
-    re.IGNORECASE,
-)
-
-
-def _parse_filter(filter_string: str | None) -> dict[str, str]:
-    """``name = 'x' AND source_run_id = 'y'``: equality on a few attributes (what the client sends)."""
-    if not filter_string or not filter_string.strip():
-        return {}
-    wanted: dict[str, str] = {}
-    for clause in re.split(r"\s+and\s+", filter_string.strip(), flags=re.IGNORECASE):
-        match = _CLAUSE.match(clause)
-        if match is None:
-            raise MlflowError(
-                "INVALID_PARAMETER_VALUE",
-                f"unsupported logged model filter {clause!r}: use name, source_run_id, model_type, status "
-                "or model_id = '<value>', joined with AND",
-            )
-        wanted[match["key"].lower()] = match["value"]
-    return wanted
 
 
 def _offset(token: str | None) -> int:
