@@ -114,6 +114,8 @@ hist = client.get_metric_history(rid, "loss")
 last = max(hist, key=lambda m: (m.step, m.timestamp))
 out["history_last"] = [last.value, last.step, last.timestamp]
 out["values"] = client.get_run(rid).data.metrics
+found = mlflow.search_runs(experiment_names=["latest-metric"], output_format="list")
+out["searched"] = {m.key: [m.value, m.step, m.timestamp] for m in found[0].data._metric_objs}
 print("RESULT" + json.dumps(out))
 """
 
@@ -196,4 +198,5 @@ def test_latest_metric_step_and_timestamp(run_mlflow: RunMlflow, mlflow_server: 
         "once": [2.0, 42, 1_700_000_000_500],
     }
     assert out["history_last"] == out["latest"]["loss"]
+    assert out["searched"] == out["latest"]  # runs/search answers the same latest points
     assert out["values"] == {"loss": 0.2, "acc": 0.6, "once": 2.0}

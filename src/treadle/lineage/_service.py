@@ -101,6 +101,20 @@ class LineageService(Service):
         return _node(row)
 
     @operation
+    def list_nodes(self, type: str, after_id: int = 0, limit: int = 10_000) -> list[Node]:
+        """Nodes of one ``type`` (e.g. ``mlflow.LoggedModel``) by id, ``limit`` at a time after ``after_id``."""
+        if not 1 <= limit <= 10_000:
+            raise InvalidArgument("limit must be between 1 and 10000")
+        q = (
+            select(nodes_table)
+            .where(nodes_table.c.type == type, nodes_table.c.id > after_id)
+            .order_by(nodes_table.c.id)
+            .limit(limit)
+        )
+        with self._store.read() as conn:
+            return [_node(r) for r in conn.execute(q)]
+
+    @operation
     def upstream(self, node_id: int, hops: int = 3) -> Graph:
         """What ``node_id`` was made from, up to ``hops`` edges back."""
         return self._walk(node_id, hops, "up")

@@ -145,6 +145,23 @@ def test_metric_points_idempotent_and_latest(client: Client) -> None:
     assert len(client.tracking.get_metric_history(run, "loss").steps) == 102
 
 
+def test_latest_metrics_of_many_runs(client: Client) -> None:
+    _, a = _run(client)
+    _, b = _run(client)
+    client.log_batch(a, metrics=[Metric(key="loss", value=1.0 / (i + 1), step=i, timestamp=100 + i) for i in range(5)])
+    client.log_batch(a, metrics=[Metric(key="loss", value=9.0, step=2, timestamp=999)])  # late, older step
+    client.log_batch(a, metrics=[Metric(key="gap", value=math.nan, step=7, timestamp=70)])
+    client.log_batch(b, metrics=[Metric(key="acc", value=0.5, step=3, timestamp=30)])
+    found = client.tracking.latest_metrics([a, b, a])
+    assert set(found) == {a, b}
+    latest = {m.key: m for m in found[a]}
+    assert (latest["loss"].value, latest["loss"].step, latest["loss"].timestamp) == (0.2, 4, 104)
+    assert math.isnan(latest["gap"].value) and latest["gap"].step == 7
+    assert [(m.key, m.value, m.step, m.timestamp) for m in found[b]] == [("acc", 0.5, 3, 30)]
+    assert client.tracking.latest_metrics([]) == {}
+    assert client.tracking.latest_metrics(["0" * 32]) == {"0" * 32: []}
+
+
 def test_nan_and_infinities_round_trip(client: Client) -> None:
     _, run = _run(client)
     client.log_batch(

@@ -455,6 +455,24 @@ class TrackingService(Service):
             run_row(conn, run_id)
             return read_history(conn, run_id, key, max_points, start_step, end_step)
 
+    @operation
+    def latest_metrics(self, run_ids: list[str]) -> dict[str, list[Metric]]:
+        """Each run's latest point per metric key (value, step, timestamp), for many runs in one query."""
+        if len(run_ids) > 10_000:
+            raise InvalidArgument("latest_metrics takes at most 10000 run ids a call")
+        lm = t.latest_metrics.c
+        found: dict[str, list[Metric]] = {run_id: [] for run_id in run_ids}
+        if not run_ids:
+            return found
+        q = select(lm.run_id, lm.key, lm.value, lm.is_nan, lm.step, lm.timestamp).where(
+            lm.run_id.in_(list(dict.fromkeys(run_ids)))
+        )
+        with self._store.read() as conn:
+            for r in conn.execute(q.order_by(lm.run_id, lm.key)):
+                value = float("nan") if r.is_nan else r.value
+                found[r.run_id].append(Metric(key=r.key, value=value, step=r.step, timestamp=r.timestamp))
+        return found
+
     # ---------------------------------------------------------------- artifacts & inputs
     @operation
     def add_artifacts(self, run_id: str, files: list[ArtifactIn]) -> list[ArtifactFile]:

@@ -14,13 +14,10 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-
 from treadle.artifacts import check_uploaded, clean_path, record_files
 from treadle.client._backend import Backend
 from treadle.errors import NotFound
 from treadle.lineage import Node
-from treadle.lineage._store import nodes_table
 from treadle.server.mlflow import _model_search as model_search
 from treadle.server.mlflow._artifacts import Location, add_resolver
 from treadle.server.mlflow._tracking import LOGGED_MODEL, artifact_root, experiment_id, metric_json
@@ -311,9 +308,11 @@ def _store(backend: Backend) -> Store:
 
 
 def _search(backend: Backend, experiment_ids: list[str]) -> list[dict[str, Any]]:
-    with _store(backend).read() as conn:
-        rows = conn.execute(select(nodes_table.c.properties).where(nodes_table.c.type == NODE_TYPE)).scalars()
-        props = [dict(p) for p in rows]
+    props: list[dict[str, Any]] = []
+    after = 0
+    while page := backend.lineage.list_nodes(NODE_TYPE, after_id=after):
+        props.extend(dict(n.properties) for n in page)
+        after = page[-1].id
     return [
         p
         for p in props

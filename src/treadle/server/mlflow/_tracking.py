@@ -77,8 +77,8 @@ LatestPoints = dict[str, tuple[int, int]]  # metric key -> (step, timestamp) of 
 
 
 def run_json(r: Run, latest: LatestPoints | None = None) -> dict[str, Any]:
-    """A run as MLflow's ``Run`` message. Without ``latest``, metrics carry step 0 and the run's end
-    (or start) time: reading every key's latest point costs a query per key, too much for a search page."""
+    """A run as MLflow's ``Run`` message; ``latest`` gives each metric's step and timestamp (without
+    it, step 0 and the run's end or start time)."""
     latest = latest or {}
     default = (0, r.end_time or r.start_time)
     tags = {**r.tags, RUN_NAME: r.name}
@@ -274,14 +274,12 @@ def get_run(backend: Backend, fields: Fields) -> dict[str, Any]:
 
 
 def latest_points(backend: Backend, run: Run) -> LatestPoints:
-    """Each metric's latest (step, timestamp): the one point a history asked for at most 1 point
-    returns is the latest one (its last bucket's last point), read from rollups, not every point."""
-    found: LatestPoints = {}
-    for key in run.metrics:
-        series = backend.tracking.get_metric_history(run.id, key, max_points=1)
-        if series.steps:
-            found[key] = (series.steps[-1], series.timestamps[-1])
-    return found
+    """Each metric's latest (step, timestamp), from the run's latest-point rows."""
+    return _points(backend.tracking.latest_metrics([run.id]).get(run.id, []))
+
+
+def _points(metrics: list[Metric]) -> LatestPoints:
+    return {m.key: (m.step, m.timestamp) for m in metrics}
 
 
 def model_outputs(backend: Backend, node: Node | None) -> list[dict[str, Any]]:
@@ -513,7 +511,8 @@ def search_runs(backend: Backend, fields: Fields) -> dict[str, Any]:
         page_token=text(fields, "page_token") or None,
         view=_view(fields, "run_view_type"),  # type: ignore[arg-type]
     )
-    out: dict[str, Any] = {"runs": [run_json(r) for r in page.runs]}
+    latest = backend.tracking.latest_metrics([r.id for r in page.runs]) if page.runs else {}
+    out: dict[str, Any] = {"runs": [run_json(r, _points(latest.get(r.id, []))) for r in page.runs]}
     if page.next_page_token:
         out["next_page_token"] = page.next_page_token
     return out
