@@ -34,7 +34,10 @@ def _safe_next(value: str | None) -> str:
 def login_router(hub: WorkspaceHub) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
-    def page(request: Request, status: int = 200, error: str = "", user: str = "") -> HTMLResponse:
+    def page(
+        request: Request, status: int = 200, error: str = "", user: str = "", next_: str | None = None
+    ) -> HTMLResponse:
+        """The sign-in form; ``next_``: where to go after (a re-shown form keeps the one it was posted with)."""
         token = secrets.token_urlsafe(24)
         response = render(
             request,
@@ -42,7 +45,7 @@ def login_router(hub: WorkspaceHub) -> APIRouter:
             status=status,
             error=error,
             user=user,
-            next=_safe_next(request.query_params.get("next")),
+            next=_safe_next(next_ if next_ is not None else request.query_params.get("next")),
             login_csrf=token,
         )
         _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600)
@@ -64,18 +67,18 @@ def login_router(hub: WorkspaceHub) -> APIRouter:
             return page(request, 400, str(exc))
         expected = _cookie(request.headers, LOGIN_CSRF_COOKIE) or ""
         if not expected or not hmac.compare_digest(form.get("csrf_token", ""), expected):
-            return page(request, 403, "the form expired: sign in again")
+            return page(request, 403, "the form expired: sign in again", next_=form.get("next"))
         user, password = form.get("user", ""), form.get("password", "")
         client = request.client.host if request.client else ""
         wait = hub.limiter.retry_after(user, client)
         if wait:
-            response = page(request, 429, f"too many failed sign-ins: try again in {wait} s", user)
+            response = page(request, 429, f"too many failed sign-ins: try again in {wait} s", user, form.get("next"))
             response.headers["retry-after"] = str(wait)
             return response
         principal = await run_in_threadpool(hub.access.check_password, user, password)
         if principal is None:
             hub.limiter.failed(user, client)
-            return page(request, 401, "wrong user name or password", user)
+            return page(request, 401, "wrong user name or password", user, form.get("next"))
         hub.limiter.succeeded(user)
         session = await run_in_threadpool(hub.access.create_session, principal.user)
         target = _safe_next(form.get("next"))

@@ -3,8 +3,9 @@ statistics, guardrails, automation settings, revision history and its registry a
 
 The statistics panel is re-fetched by htmx every few seconds from ``/deployments/{name}/stats`` (a
 fragment), so a page left open follows a running experiment. Two POST routes promote a variant or
-roll the deployment back, acting as ``ui``: htmx posts get the page's panel back with the outcome
-inline; plain form posts are redirected to the page (303), or get it back with the error (400).
+roll the deployment back, acting as the signed-in user (``ui`` without sign-in): htmx posts get the
+page's panel back with the outcome inline; plain form posts are redirected to the page (303), or get
+it back with the error (400).
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ from markupsafe import escape
 from treadle.errors import NotFound, TreadleError
 from treadle.rollout import Deployment, RolloutService
 from treadle.ui._deployment_view import alias_history, live_context, weight_shares
-from treadle.ui._forms import form_post, is_htmx
+from treadle.ui._forms import actor_of, form_post, is_htmx
 from treadle.ui._render import error_page, render, root_of
 
 if TYPE_CHECKING:
     from treadle.client._backend import Backend
 
-ACTOR = "ui"
 DEPLOYMENTS_BACK = ("/deployments", "deployments")
 REFRESH_S = 3  # how often an open page re-fetches the live statistics
 MAX_HISTORY = 500  # revisions shown, newest first
@@ -37,15 +37,15 @@ def missing_deployment(request: Request, name: str) -> HTMLResponse:
     return error_page(request, 404, "Deployment not found", message, back=DEPLOYMENTS_BACK)
 
 
-def _promote(rollout: RolloutService, name: str, form: dict[str, str]) -> str:
+def _promote(rollout: RolloutService, name: str, form: dict[str, str], actor: str) -> str:
     variant = form.get("variant") or None  # empty: the current winner
-    done = rollout.promote(name, variant, actor=ACTOR, reason=form.get("reason") or None)
+    done = rollout.promote(name, variant, actor=actor, reason=form.get("reason") or None)
     return f"Promoted: revision {done.revision} sends all traffic to {done.spec.control.model}."
 
 
-def _rollback(rollout: RolloutService, name: str, form: dict[str, str]) -> str:
+def _rollback(rollout: RolloutService, name: str, form: dict[str, str], actor: str) -> str:
     before = rollout.get_deployment(name)
-    done = rollout.rollback(name, actor=ACTOR, reason=form.get("reason") or None)
+    done = rollout.rollback(name, actor=actor, reason=form.get("reason") or None)
     if done.revision == before.revision:
         return f"Revision {done.revision} is already rolled back."
     return f"Rolled back: revision {done.revision} sends all traffic to {done.spec.control.name}."
@@ -124,10 +124,10 @@ def deployments_router(backend: Backend) -> APIRouter:
 
     @router.post("/deployments/{name}/promote", response_class=HTMLResponse)
     async def promote_form(request: Request, name: str) -> Response:
-        return await change(request, name, lambda form: _promote(rollout, name, form))
+        return await change(request, name, lambda form: _promote(rollout, name, form, actor_of(request)))
 
     @router.post("/deployments/{name}/rollback", response_class=HTMLResponse)
     async def rollback_form(request: Request, name: str) -> Response:
-        return await change(request, name, lambda form: _rollback(rollout, name, form))
+        return await change(request, name, lambda form: _rollback(rollout, name, form, actor_of(request)))
 
     return router

@@ -9,7 +9,9 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from treadle.access import AccessService
 from treadle.errors import InvalidArgument
+from treadle.store import DEFAULT_WORKSPACE
 from treadle.ui._render import error_page
 
 MAX_FORM_BYTES = 64 * 1024
@@ -39,6 +41,26 @@ def same_origin(request: Request) -> bool:
         return origin is None
     hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")} - {""}
     return urlsplit(origin).netloc in hosts
+
+
+def actor_of(request: Request, default: str = "ui") -> str:
+    """Who a UI change is recorded as: the signed-in user, or ``default`` on a server without sign-in."""
+    principal = (request.scope.get("state") or {}).get("principal")
+    if principal is not None and principal.via not in ("anonymous", "local"):
+        return str(principal.user)
+    return default
+
+
+def workspace_admin(request: Request, access: AccessService) -> bool:
+    """Whether the caller may do what the API keeps for a workspace's admins (protect an alias):
+    always without sign-in; otherwise a server admin or an admin of the request's workspace."""
+    state = request.scope.get("state") or {}
+    if not state.get("auth"):
+        return True
+    principal = state.get("principal")
+    if principal is None:
+        return False
+    return bool(principal.admin) or access.role_of(principal.user, state.get("workspace", DEFAULT_WORKSPACE)) == "admin"
 
 
 def is_htmx(request: Request) -> bool:

@@ -1,7 +1,8 @@
 """Pages: the registered models, and one model (versions, approval, aliases and their history).
 
-Two small POST routes change the registry from the model page, acting as ``ui``: set/delete/protect
-an alias, approve/reject a version. htmx posts get the model panel back (with the outcome inline);
+Two small POST routes change the registry from the model page, acting as the signed-in user (``ui``
+without sign-in): set/delete/protect an alias, approve/reject a version; protecting an alias takes a
+workspace admin, as the API's ``protect_alias`` does. htmx posts get the model panel back (with the outcome inline);
 plain form posts are redirected to the page (303), or get it back with the error (400).
 """
 
@@ -13,15 +14,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from treadle.errors import InvalidArgument, NotFound
+from treadle.errors import Forbidden, InvalidArgument, NotFound
 from treadle.registry import RegisteredModel, RegistryService
-from treadle.ui._forms import form_post, is_htmx, positive_int
-from treadle.ui._render import error_page, render, root_of
+from treadle.ui._forms import actor_of, form_post, is_htmx, positive_int, workspace_admin
+from treadle.ui._render import denied_page, error_page, render, root_of
 
 if TYPE_CHECKING:
     from treadle.client._backend import Backend
 
-ACTOR = "ui"
 MODELS_BACK = ("/models", "models")
 MAX_MODELS = 1000
 MAX_VERSIONS = 1000
@@ -49,8 +49,9 @@ def model_context(registry: RegistryService, model: RegisteredModel) -> dict[str
     }
 
 
-def _alias_change(registry: RegistryService, name: str, form: dict[str, str]) -> str:
-    """Apply the alias form; returns what happened (InvalidArgument/NotFound for bad input)."""
+def _alias_change(registry: RegistryService, name: str, form: dict[str, str], actor: str, admin: bool) -> str:
+    """Apply the alias form as ``actor``; returns what happened (InvalidArgument/NotFound for bad input,
+    Forbidden for protecting without being a workspace ``admin``)."""
     action = form.get("action", "set")
     alias = form.get("alias", "")
     reason = form.get("reason") or None
@@ -58,24 +59,26 @@ def _alias_change(registry: RegistryService, name: str, form: dict[str, str]) ->
         raise InvalidArgument("enter an alias name, e.g. champion")
     if action == "set":
         version = positive_int(form.get("version"), "version")
-        moved = registry.set_alias(name, alias, version, actor=ACTOR, reason=reason)
+        moved = registry.set_alias(name, alias, version, actor=actor, reason=reason)
         return f"{alias} now points at v{moved.version}."
     if action == "delete":
-        registry.delete_alias(name, alias, actor=ACTOR, reason=reason)
+        registry.delete_alias(name, alias, actor=actor, reason=reason)
         return f"Deleted alias {alias}."
     if action in ("protect", "unprotect"):
-        registry.protect_alias(name, alias, action == "protect", actor=ACTOR)
+        if not admin:
+            raise Forbidden(f"only an admin of this workspace can {action} an alias")
+        registry.protect_alias(name, alias, action == "protect", actor=actor)
         return f"{alias} is {'now protected' if action == 'protect' else 'no longer protected'}."
     raise InvalidArgument(f"unknown alias action {action!r}")
 
 
-def _approval_change(registry: RegistryService, name: str, version: int, form: dict[str, str]) -> str:
+def _approval_change(registry: RegistryService, name: str, version: int, form: dict[str, str], actor: str) -> str:
     decision = form.get("decision", "")
     reason = form.get("reason") or None
     if decision == "approve":
-        done = registry.approve_version(name, version, actor=ACTOR, reason=reason)
+        done = registry.approve_version(name, version, actor=actor, reason=reason)
     elif decision == "reject":
-        done = registry.reject_version(name, version, actor=ACTOR, reason=reason)
+        done = registry.reject_version(name, version, actor=actor, reason=reason)
     else:
         raise InvalidArgument(f"decision must be approve or reject, not {decision!r}")
     return f"v{version} {done.approval}."
@@ -107,6 +110,8 @@ def models_router(backend: Backend) -> APIRouter:
         if form is not None:
             try:
                 flash = apply(form)
+            except Forbidden as exc:
+                return denied_page(request, 403, exc.message)
             except (InvalidArgument, NotFound) as exc:
                 form_error = exc.message
         if not is_htmx(request) and form_error is None:
@@ -122,12 +127,16 @@ def models_router(backend: Backend) -> APIRouter:
 
     @router.post("/models/{name}/aliases", response_class=HTMLResponse)
     async def alias_form(request: Request, name: str) -> Response:
-        return await change(request, name, lambda form: _alias_change(registry, name, form))
+        def apply(form: dict[str, str]) -> str:
+            admin = form.get("action") in ("protect", "unprotect") and workspace_admin(request, backend.access)
+            return _alias_change(registry, name, form, actor_of(request), admin)
+
+        return await change(request, name, apply)
 
     @router.post("/models/{name}/versions/{version}/approval", response_class=HTMLResponse)
     async def approval_form(request: Request, name: str, version: str) -> Response:
         def apply(form: dict[str, str]) -> str:
-            return _approval_change(registry, name, positive_int(version, "version"), form)
+            return _approval_change(registry, name, positive_int(version, "version"), form, actor_of(request))
 
         return await change(request, name, apply)
 

@@ -51,6 +51,12 @@
     updateCompare();
   }
 
+  // A refusal the server showed in #notice (no role, stale CSRF token) is for the last request only.
+  document.addEventListener("htmx:before:request", function () {
+    var notice = document.getElementById("notice");
+    if (notice) notice.textContent = "";
+  });
+
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   // htmx 4 fires after:settle on the swap target (the swapped-out source element is detached).
   document.addEventListener("htmx:after:settle", function (e) {
