@@ -74,13 +74,14 @@ def build_app(backend: Backend, settings: Settings, lifespan: Any = None) -> Fas
     backend.features.accept_code = settings.server_accept_code  # see Settings.server_accept_code
     app.state.backend = backend
     install_error_handlers(app)
+    # The mlflow client's many small requests match first: the router tries routes in order.
+    app.include_router(mlflow_router(backend))  # /api/2.0/mlflow/..., /api/2.0/mlflow-artifacts/...
     for service in backend.services():
         app.include_router(service_router(service))
     app.include_router(blob_router(backend.artifacts))
     app.include_router(trigger_router(backend.schedules))  # POST /pipelines/{name}/trigger (webhook token)
     app.include_router(metrics_router(backend.monitors))  # GET /metrics: Prometheus gauges of the monitors
     app.include_router(online_router(lambda: backend.features))  # POST /features/online, the fast lookup path
-    app.include_router(mlflow_router(backend))  # /api/2.0/mlflow/..., /api/2.0/mlflow-artifacts/...: the mlflow client
 
     @app.get("/health", tags=["server"])
     def health() -> dict[str, str]:

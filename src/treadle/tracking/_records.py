@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import Field
 
@@ -29,6 +29,15 @@ class Experiment(Record):
 
     def _repr_html_(self) -> str:
         return _table(["id", "name", "lifecycle", "tags"], [[self.id, self.name, self.lifecycle, self.tags]])
+
+
+class LatestMetric(NamedTuple):
+    """A run's latest point of one metric. A tuple, not a model: a search page carries hundreds."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
 
 
 class Metric(Record):

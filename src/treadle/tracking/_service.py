@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any, ClassVar
 
@@ -32,6 +33,7 @@ from treadle.tracking._records import (
     ArtifactIn,
     Experiment,
     InputRef,
+    LatestMetric,
     Metric,
     MetricSeries,
     PurgeReport,
@@ -456,21 +458,20 @@ class TrackingService(Service):
             return read_history(conn, run_id, key, max_points, start_step, end_step)
 
     @operation
-    def latest_metrics(self, run_ids: list[str]) -> dict[str, list[Metric]]:
+    def latest_metrics(self, run_ids: list[str]) -> dict[str, list[LatestMetric]]:
         """Each run's latest point per metric key (value, step, timestamp), for many runs in one query."""
         if len(run_ids) > 10_000:
             raise InvalidArgument("latest_metrics takes at most 10000 run ids a call")
         lm = t.latest_metrics.c
-        found: dict[str, list[Metric]] = {run_id: [] for run_id in run_ids}
+        found: dict[str, list[LatestMetric]] = {run_id: [] for run_id in run_ids}
         if not run_ids:
             return found
         q = select(lm.run_id, lm.key, lm.value, lm.is_nan, lm.step, lm.timestamp).where(
             lm.run_id.in_(list(dict.fromkeys(run_ids)))
         )
         with self._store.read() as conn:
-            for r in conn.execute(q.order_by(lm.run_id, lm.key)):
-                value = float("nan") if r.is_nan else r.value
-                found[r.run_id].append(Metric(key=r.key, value=value, step=r.step, timestamp=r.timestamp))
+            for run_id, key, value, is_nan, step, ts in conn.execute(q.order_by(lm.run_id, lm.key)):
+                found[run_id].append(LatestMetric(key, math.nan if is_nan else value, step, ts))
         return found
 
     # ---------------------------------------------------------------- artifacts & inputs

@@ -30,7 +30,7 @@ from treadle.server.mlflow._wire import (
     tag_list,
     text,
 )
-from treadle.tracking import Experiment, InputRef, Metric, Run
+from treadle.tracking import Experiment, InputRef, LatestMetric, Metric, Run
 
 DEFAULT_EXPERIMENT = "Default"
 LOGGED_MODEL = "mlflow.LoggedModel"  # the lineage node type of an MLflow 3 logged model
@@ -278,7 +278,7 @@ def latest_points(backend: Backend, run: Run) -> LatestPoints:
     return _points(backend.tracking.latest_metrics([run.id]).get(run.id, []))
 
 
-def _points(metrics: list[Metric]) -> LatestPoints:
+def _points(metrics: list[LatestMetric]) -> LatestPoints:
     return {m.key: (m.step, m.timestamp) for m in metrics}
 
 
