@@ -148,7 +148,7 @@ def test_workspaces(ok: Ok) -> None:
     # the global --workspace picks the workspace's own store
     me = json.loads(ok("--workspace", "vision", "whoami", "--json"))
     assert me["workspace"] == "vision" and me["user"] == "local" and me["admin"] is True
-    assert "/workspaces/vision/" in me["uri"]
+    assert "/.workspaces/vision/" in me["uri"]
 
 
 def test_token_secret_is_printed_once(cli: Invoke, ok: Ok) -> None:

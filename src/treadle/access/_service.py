@@ -41,6 +41,7 @@ from treadle.store import Store, check_workspace, now_ms, workspace_uri
 MIN_PASSWORD = 8
 SESSION_HOURS = 12
 MAX_TOKEN_DAYS = 3650
+TOUCH_EVERY_MS = 60_000  # how often a token's last_used_at is written
 
 
 class AccessService(Service):
@@ -366,10 +367,19 @@ class AccessService(Service):
         return Principal(user=row.name, admin=row.admin, via="password")
 
     def check_token(self, secret: str, *, touch: bool = False) -> Principal | None:
-        """The token's user if it is live (not revoked, not expired, user enabled); else None."""
+        """The token's user if it is live (not revoked, not expired, user enabled); else None.
+
+        ``touch`` records the use (at most once a minute per token: not a write per request)."""
         now = now_ms()
         q = (
-            select(t.tokens.c.id, t.tokens.c.expires_at, t.tokens.c.revoked_at, t.users.c.name, t.users.c.admin)
+            select(
+                t.tokens.c.id,
+                t.tokens.c.expires_at,
+                t.tokens.c.revoked_at,
+                t.tokens.c.last_used_at,
+                t.users.c.name,
+                t.users.c.admin,
+            )
             .join(t.users, t.users.c.id == t.tokens.c.user_id)
             .where(t.tokens.c.hash == sec.token_hash(secret), t.users.c.disabled.is_(False))
         )
@@ -377,7 +387,7 @@ class AccessService(Service):
             row = conn.execute(q).first()
         if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
             return None
-        if touch:
+        if touch and (row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY_MS):
             with self._store.write() as conn:
                 conn.execute(update(t.tokens).where(t.tokens.c.id == row.id).values(last_used_at=now))
         return Principal(user=row.name, admin=row.admin, via="token", token_id=row.id)

@@ -129,7 +129,7 @@ class FsspecBlobStore(BlobStore):
             return
         for path, info in self.fs.find(self.root, detail=True).items():
             name = path.rsplit("/", 1)[-1]
-            # Only <root>/ab/cd/<digest>: a workspace's blobs under <root>/workspaces/ are its own.
+            # Only <root>/ab/cd/<digest>: a workspace's blobs under <root>/.workspaces/ are its own.
             if len(name) != 64 or path.rstrip("/")[len(self.root) :].count("/") != 3:
                 continue
             yield name, _mtime(info)

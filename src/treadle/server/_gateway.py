@@ -15,7 +15,7 @@ import base64
 import binascii
 import hmac
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +29,9 @@ from treadle.store import DEFAULT_WORKSPACE, WORKSPACE_RE, now_ms
 
 SESSION_COOKIE = "treadle_session"
 WORKSPACE_HEADER = "x-treadle-workspace"
+MLFLOW_WORKSPACE_HEADER = "x-mlflow-workspace"  # what mlflow >= 3.5 sends for MLFLOW_WORKSPACE / set_workspace
 _ROOT_ONLY = ("/api/v1/access/", "/login", "/logout")  # served by the root app whatever the workspace
+_SHARED = (*_ROOT_ONLY, "/static/")  # the same in every workspace: never looks the workspace up
 MAX_FORM = 1 << 20
 
 
@@ -52,18 +54,20 @@ class Gateway:
         workspace, rest = _split_workspace(path)
         headers = Headers(scope=scope)
         if workspace is None:
-            workspace = headers.get(WORKSPACE_HEADER) or DEFAULT_WORKSPACE
+            workspace = headers.get(WORKSPACE_HEADER) or headers.get(MLFLOW_WORKSPACE_HEADER) or DEFAULT_WORKSPACE
         if not self.hub.auth and workspace == DEFAULT_WORKSPACE and rest == path:
             await self.app(scope, receive, send)  # the embedded, single-user case: nothing to decide
             return
         method: str = scope["method"]
         principal: Principal | None = None
         need = PUBLIC
+        session: str | None = None
         try:
             if not WORKSPACE_RE.match(workspace):
                 raise Denied(400, "INVALID_ARGUMENT", f"invalid workspace name {workspace!r}")
             need = required(method, rest)
-            session: str | None = None
+            if self.hub.auth and need == PUBLIC and workspace != DEFAULT_WORKSPACE and not _public_anywhere(rest):
+                need = "viewer"  # a workspace's /health or /openapi.json would tell anyone whether it exists
             if self.hub.auth and need != PUBLIC:
                 caller, session = await run_in_threadpool(self._authenticate, headers, _client(scope))
                 principal = caller
@@ -71,7 +75,7 @@ class Gateway:
             else:
                 principal = ANONYMOUS
             target = self.app
-            if workspace != DEFAULT_WORKSPACE and not rest.startswith(_ROOT_ONLY):
+            if workspace != DEFAULT_WORKSPACE and not rest.startswith(_SHARED):
                 found = await run_in_threadpool(self.hub.app_for, workspace)
                 if found is None:
                     raise Denied(404, "NOT_FOUND", f"no workspace {workspace!r}")
@@ -79,7 +83,14 @@ class Gateway:
             if session is not None and method not in SAFE_METHODS:
                 receive = await _check_csrf(scope, receive, headers, csrf_token(session))
         except Denied as denied:
-            await _deny(scope, send, headers, rest, denied)
+            htmx = headers.get("hx-request") == "true"
+            if _from_page(scope, headers, rest) and (htmx or not (denied.status == 401 and method == "GET")):
+                page = {"principal": principal, "workspace": workspace, "auth": self.hub.auth}
+                if session is not None:
+                    page["csrf_token"] = csrf_token(session)  # the page's sign-out form needs it
+                await self._deny_page(scope, send, headers, path[: len(path) - len(rest)], denied, page)
+            else:
+                await _deny(scope, send, headers, rest, denied)
             if self.hub.auth and principal is not None and is_write(method, rest, need):
                 await run_in_threadpool(self._audit, principal, workspace, method, path, rest, denied.status, scope)
             return
@@ -106,6 +117,43 @@ class Gateway:
             if self.hub.auth and is_write(method, rest, need):
                 await run_in_threadpool(self._audit, principal, workspace, method, path, rest, status, scope)
 
+    async def _deny_page(
+        self,
+        scope: Scope,
+        send: Send,
+        headers: Headers,
+        prefix: str,
+        denied: Denied,
+        state: dict[str, Any],
+    ) -> None:
+        """A refusal for the UI: an HTML page (htmx: a notice), or for an htmx request that is not signed
+        in, a redirect to the login page (a plain 401 would be swapped into the page)."""
+        root = scope.get("root_path", "")
+        if denied.status == 401 and headers.get("hx-request") == "true":
+            back = urlsplit(headers.get("hx-current-url", "")).path or "/"
+            location = f"{root}/login?next={quote(back, safe='/')}"
+            await _send(send, 401, b"", {"hx-redirect": location})
+            return
+        from starlette.requests import Request
+        from starlette.responses import Response
+
+        from treadle.ui._render import denied_page
+
+        principal = state["principal"]
+        request = Request(dict(scope, root_path=root + prefix, state=state))
+
+        def render() -> Response:
+            token = set_caller(principal) if principal is not None else None  # whose workspaces the page lists
+            try:
+                return denied_page(request, denied.status, denied.message)
+            finally:
+                if token is not None:
+                    reset_caller(token)
+
+        page = await run_in_threadpool(render)
+        extra = {k: v for k, v in page.headers.items() if k != "content-length"}
+        await _send(send, denied.status, bytes(page.body), {**extra, **denied.headers})
+
     # --- who is calling -----------------------------------------------------------------------
     def _authenticate(self, headers: Headers, client: str) -> tuple[Principal, str | None]:
         access = self.hub.access
@@ -114,7 +162,7 @@ class Gateway:
             scheme, _, credentials = header.partition(" ")
             scheme = scheme.lower()
             if scheme == "bearer":
-                principal = access.check_token(credentials.strip())
+                principal = access.check_token(credentials.strip(), touch=True)
                 if principal is None:
                     raise Denied(401, "UNAUTHORIZED", "the token is not valid (unknown, revoked or expired)")
                 return principal, None
@@ -142,7 +190,7 @@ class Gateway:
         if not sep or not user:
             raise Denied(401, "UNAUTHORIZED", "malformed Basic credentials: send base64(user:password)")
         if secret.startswith("tdl_"):  # a token as the password (what git-style clients send)
-            principal = self.hub.access.check_token(secret)
+            principal = self.hub.access.check_token(secret, touch=True)
             if principal is None or principal.user != user:
                 raise Denied(401, "UNAUTHORIZED", "the token is not valid for this user")
             return principal
@@ -180,6 +228,8 @@ class Gateway:
             operation = ".".join(rest[len("/api/v1/") :].split("/")[:2])
         elif "/mlflow/" in rest:
             operation = "mlflow:" + rest.split("/mlflow/", 1)[1]
+        elif "/mlflow-artifacts/" in rest:  # the mlflow client's artifact uploads and deletes
+            operation = "mlflow-artifacts:" + rest.split("/mlflow-artifacts/", 1)[1]
         entry = {
             "at": now_ms(),
             "user": principal.user,
@@ -191,6 +241,12 @@ class Gateway:
             "remote": _client(scope)[:128],
         }
         self.hub.access.record_audit([entry])
+
+
+def _public_anywhere(rest: str) -> bool:
+    # Served the same for every workspace name (no lookup), or carrying its own credential (a
+    # pipeline's webhook trigger: its token; a workspace that does not exist still answers 404 there).
+    return rest.startswith(_SHARED) or rest.endswith("/trigger")
 
 
 def _split_workspace(path: str) -> tuple[str | None, str]:
@@ -250,20 +306,35 @@ async def _check_csrf(scope: Scope, receive: Receive, headers: Headers, expected
 
 async def _deny(scope: Scope, send: Send, headers: Headers, rest: str, denied: Denied) -> None:
     extra = dict(denied.headers)
-    if denied.status == 401 and _wants_page(scope, headers, rest):
+    status = denied.status
+    mlflow = "/mlflow/" in rest or rest.startswith("/api/2.0/mlflow-artifacts")
+    if mlflow and status == 429:
+        # the mlflow client retries a 429 (7 times, sleeping Retry-After each): a locked-out sign-in
+        # would stall it for half an hour; a 401 with the wait in the message fails it at once
+        status = 401
+    if status == 401 and _wants_page(scope, headers, rest):
         root = scope.get("root_path", "")
         await _send(send, 303, b"", {"location": f"{root}/login?next={quote(scope['path'], safe='/')}"})
         return
-    if denied.status == 401:
+    if status == 401:
         extra["www-authenticate"] = 'Bearer realm="treadle", Basic realm="treadle"'
-    if "/mlflow/" in rest or rest.startswith("/api/2.0/mlflow-artifacts"):
+    if mlflow:
         code = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST"}.get(
-            denied.status, "INVALID_PARAMETER_VALUE" if denied.status < 500 else "INTERNAL_ERROR"
+            status, "INVALID_PARAMETER_VALUE" if status < 500 else "INTERNAL_ERROR"
         )
         body: dict[str, Any] = {"error_code": code, "message": denied.message}
     else:
         body = {"error": {"code": denied.code, "message": denied.message}}
-    await _send(send, denied.status, orjson.dumps(body), {"content-type": "application/json", **extra})
+    await _send(send, status, orjson.dumps(body), {"content-type": "application/json", **extra})
+
+
+def _from_page(scope: Scope, headers: Headers, rest: str) -> bool:
+    """A request from the UI in a browser (a page, a form, htmx), which gets HTML rather than JSON."""
+    return (
+        not rest.startswith(("/api/", "/metrics"))
+        and "authorization" not in headers
+        and (headers.get("hx-request") == "true" or "text/html" in headers.get("accept", ""))
+    )
 
 
 def _wants_page(scope: Scope, headers: Headers, rest: str) -> bool:

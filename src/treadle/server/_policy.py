@@ -56,7 +56,9 @@ ADMIN_OPERATIONS = frozenset(
 )
 
 # MLflow's POST routes that only read (its searches and batch gets are POSTs).
-_MLFLOW_READS = re.compile(r"(^|/)(search|get|get-history|get-history-bulk-interval|get-by-name)$|/search-")
+_MLFLOW_READS = re.compile(
+    r"(^|/)(search|get|get-history|get-history-bulk-interval|get-by-name|get-latest-versions)$|/search-"
+)
 _PUBLIC_PATHS = frozenset({"/health", "/version", "/login", "/openapi.json", "/docs", "/redoc", "/favicon.ico"})
 _PUBLIC_PREFIXES = ("/static/", "/docs/")
 _TRIGGER = re.compile(r"^/pipelines/[^/]+/trigger$")

@@ -5,11 +5,11 @@ can forget a workspace filter. The ``default`` workspace is the main store itsel
 ``w`` lives beside it, and its URI says so — child processes given the URI land in the same
 workspace without being told anything else:
 
-* ``sqlite:///dir/treadle.db``            → ``sqlite:///dir/workspaces/w/treadle.db``
+* ``sqlite:///dir/treadle.db``            → ``sqlite:///dir/.workspaces/w/treadle.db``
 * ``postgresql+psycopg://host/db``        → the same database, schema ``ws_w`` (via ``search_path``)
 * a server ``http://host:port``          → ``http://host:port/w/w`` (the server's gateway routes it)
-* blobs ``root`` (a path or fsspec URL)    → ``root/workspaces/w`` (the main store's gc skips it)
-* online features ``sqlite:///dir/x.db``  → ``sqlite:///dir/workspaces/w/x.db``; ``redis://...`` →
+* blobs ``root`` (a path or fsspec URL)    → ``root/.workspaces/w`` (the main store's gc skips it)
+* online features ``sqlite:///dir/x.db``  → ``sqlite:///dir/.workspaces/w/x.db``; ``redis://...`` →
   key prefix ``ws:w:``
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from treadle.errors import InvalidArgument
 
@@ -49,12 +49,12 @@ def workspace_uri(uri: str, workspace: str) -> str:
     url = make_url(uri)
     if url.get_backend_name() == "sqlite":
         head, _, name = (url.database or "").replace("\\", "/").rpartition("/")
-        return url.set(database=f"{head + '/' if head else ''}workspaces/{workspace}/{name}").render_as_string(
+        return url.set(database=f"{head + '/' if head else ''}.workspaces/{workspace}/{name}").render_as_string(
             hide_password=False
         )
-    return url.update_query_dict({"options": f"-csearch_path={pg_schema(workspace)}"}).render_as_string(
-        hide_password=False
-    )
+    # Appended to any libpq options of the main store's (a later -c wins), so main_uri can take it off again.
+    options = f"{_pg_options(url)} -csearch_path={pg_schema(workspace)}".strip()
+    return url.update_query_dict({"options": options}).render_as_string(hide_password=False)
 
 
 def workspace_of(uri: str) -> str:
@@ -77,22 +77,30 @@ def main_uri(uri: str) -> str:
     if uri.startswith(("http://", "https://")):
         return _HTTP_RE.sub("", uri)
     if uri.startswith("sqlite"):
-        return uri.replace("\\", "/").replace(f"/workspaces/{workspace}/", "/", 1)
+        return uri.replace("\\", "/").replace(f"/.workspaces/{workspace}/", "/", 1)
     url = make_url(uri)
-    return url.difference_update_query(["options"]).render_as_string(hide_password=False)
+    options = _PG_OPTION_RE.sub("", _pg_options(url)).strip()
+    url = url.difference_update_query(["options"])
+    return (url.update_query_dict({"options": options}) if options else url).render_as_string(hide_password=False)
+
+
+def _pg_options(url: URL) -> str:
+    options = url.query.get("options", "")
+    return " ".join(options) if isinstance(options, tuple) else options
 
 
 _HTTP_RE = re.compile(r"/w/([a-z][a-z0-9-]{0,62})/?$")
-_SQLITE_RE = re.compile(r"/workspaces/([a-z][a-z0-9-]{0,62})/[^/]+$")
+_SQLITE_RE = re.compile(r"/\.workspaces/([a-z][a-z0-9-]{0,62})/[^/]+$")
 _PG_RE = re.compile(r"search_path=ws_([a-z][a-z0-9_]{0,62})")
+_PG_OPTION_RE = re.compile(r"\s*-c\s*search_path=ws_[a-z][a-z0-9_]{0,62}")
 
 
 def workspace_artifacts(root: str, workspace: str) -> str:
     if check_workspace(workspace) == DEFAULT or root.replace("\\", "/").rstrip("/").endswith(
-        f"/workspaces/{workspace}"
+        f"/.workspaces/{workspace}"
     ):
         return root
-    return root.rstrip("/\\") + f"/workspaces/{workspace}"
+    return root.rstrip("/\\") + f"/.workspaces/{workspace}"
 
 
 def workspace_online_store(uri: str, workspace: str) -> str:
