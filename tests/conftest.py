@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,14 +22,14 @@ def _pg_admin_conn():  # type: ignore[no-untyped-def]
     return psycopg.connect(PG_ADMIN.replace("+psycopg", ""), autocommit=True, connect_timeout=3)
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
+@contextmanager
+def fresh_pg_database(prefix: str = "treadle_test") -> Iterator[str]:
+    """A new PostgreSQL database's URL, dropped afterwards (the test skips when PostgreSQL is absent)."""
     try:
         admin = _pg_admin_conn()
     except Exception as exc:
         pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN} ({exc})")
-    name = f"treadle_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
@@ -36,6 +37,13 @@ def pg_url() -> Iterator[str]:
         reset_backends()
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +16,8 @@ import pandas as pd
 import pytest
 
 import treadle as td
-from tests.conftest import PG_ADMIN, _pg_admin_conn
+from tests.conftest import fresh_pg_database
 from treadle.access import AccessService
-from treadle.client._backend import reset_backends
 from treadle.errors import Forbidden, InvalidArgument, NotFound
 from treadle.rollout import DeploymentSpec
 from treadle.server import create_app
@@ -52,18 +50,8 @@ def main_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('isolation') / 'main.db'}"
         return
-    try:
-        admin = _pg_admin_conn()
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN} ({exc})")
-    name = f"treadle_iso_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        reset_backends()
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with fresh_pg_database("treadle_iso") as url:
+        yield url
 
 
 def _register(client: td.Client, name: str, experiment: str) -> td.Client:

@@ -3,7 +3,6 @@ blob root (which the main store's gc never lists, so never deletes)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote_plus
@@ -12,7 +11,7 @@ import pytest
 from sqlalchemy import inspect, text
 from typer.testing import CliRunner
 
-from tests.conftest import PG_ADMIN, _pg_admin_conn
+from tests.conftest import fresh_pg_database
 from treadle import Client
 from treadle.client._backend import local_backend, reset_backends
 from treadle.errors import InvalidArgument, NotFound
@@ -103,18 +102,8 @@ def test_workspace_online_store() -> None:
 @pytest.fixture
 def fresh_pg() -> Iterator[str]:
     """A PostgreSQL database of this test's own (so 'public' holds only the main store)."""
-    try:
-        admin = _pg_admin_conn()
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN} ({exc})")
-    name = f"treadle_ws_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        reset_backends()
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with fresh_pg_database("treadle_ws") as url:
+        yield url
 
 
 def test_postgres_workspace_is_its_own_schema(fresh_pg: str, tmp_path: Path) -> None:

@@ -276,6 +276,6 @@ def latest_by_run(conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[st
         rows = conn.execute(_LATEST_ONE, {"run_id": run_ids[0]})
     else:
         rows = conn.execute(_LATEST.where(_LM.run_id.in_(run_ids)))
-    for run_id, key, value, is_nan in rows:
+    for run_id, key, value, is_nan in rows.all():
         out[run_id][key] = math.nan if is_nan else value
     return out

@@ -470,7 +470,7 @@ class TrackingService(Service):
             lm.run_id.in_(list(dict.fromkeys(run_ids)))
         )
         with self._store.read() as conn:
-            for run_id, key, value, is_nan, step, ts in conn.execute(q.order_by(lm.run_id, lm.key)):
+            for run_id, key, value, is_nan, step, ts in conn.execute(q.order_by(lm.run_id, lm.key)).all():
                 found[run_id].append(LatestMetric(key, math.nan if is_nan else value, step, ts))
         return found
 

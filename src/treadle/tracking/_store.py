@@ -172,9 +172,10 @@ def load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
         for run_id, k, v in conn.execute(_TAGS_ONE, {"run_id": ids[0]}):
             tags[run_id][k] = v
     elif ids:
-        for run_id, k, v in conn.execute(select(t.params).where(t.params.c.run_id.in_(ids))):
+        # .all(): one fetchall instead of a fetchone per row (a search page has thousands of rows)
+        for run_id, k, v in conn.execute(select(t.params).where(t.params.c.run_id.in_(ids))).all():
             params[run_id][k] = v
-        for run_id, k, v in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(ids))):
+        for run_id, k, v in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(ids))).all():
             tags[run_id][k] = v
     if ids:
         metrics = latest_by_run(conn, ids)
