@@ -385,7 +385,7 @@ def test_create_workspace(access: AccessService, store: Store, main_store_uri: s
             access.create_workspace(bad)
     # the workspace's own store exists, migrated, at once
     if store.dialect == "sqlite":
-        assert (tmp_path / "workspaces" / "team-a" / "main.db").is_file()
+        assert (tmp_path / ".workspaces" / "team-a" / "main.db").is_file()
     else:
         with store.read() as conn:
             tables = set(inspect(conn).get_table_names(schema=pg_schema("team-a")))

@@ -433,7 +433,7 @@ def test_writes_are_audited_reads_are_not(env: Env) -> None:
     seen = sorted((e.user, e.workspace, e.operation, e.status, e.method) for e in new)
     assert seen == [
         ("editor", WS, "tracking.create_experiment", 200, "POST"),
-        ("root", "default", "access.create_token", 200, "POST"),
+        ("root", "*", "access.create_token", 200, "POST"),  # server-level: workspace "*"
         ("viewer", WS, "tracking.create_experiment", 403, "POST"),
     ]
     entry = next(e for e in new if e.user == "editor")

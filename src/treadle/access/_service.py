@@ -350,8 +350,10 @@ class AccessService(Service):
         scrypt is slow on purpose, so a password verified once is remembered (keyed by an HMAC with a
         per-process key) for as long as the user's stored hash stays the same: a client sending Basic
         auth on every request pays one indexed read, and a password change takes effect at once."""
-        with self._store.read() as conn:
-            row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
+        row = None
+        if "\x00" not in name:  # PostgreSQL text cannot hold NUL: no user has such a name
+            with self._store.read() as conn:
+                row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
         if row is None or row.password_hash is None:
             sec.verify_password(password, _dummy_hash())  # the same cost whether or not the user exists
             return None

@@ -159,9 +159,21 @@ class RegistryService(VersionOps, Service):
 
     @operation
     def delete_model(self, name: str) -> DeleteReport:
-        """Delete a model, its versions, aliases and history, and the blobs only it used."""
+        """Delete a model, its versions, aliases and history, and the blobs only it used (not while it
+        has protected aliases: a workspace admin unprotects them first)."""
         with self._store.write() as conn:
             row = model_row(conn, name, lock=True)
+            a = t.aliases
+            guarded = list(
+                conn.execute(
+                    select(a.c.alias).where(a.c.model_id == row.id, a.c.protected.is_(True)).order_by(a.c.alias)
+                ).scalars()
+            )
+            if guarded:
+                raise InvalidArgument(
+                    f"model {name!r} has protected aliases {', '.join(guarded)}: unprotect them first "
+                    "(protect_alias(..., protected=False), a workspace admin's)"
+                )
             numbers = list(
                 conn.execute(
                     select(t.versions.c.version).where(t.versions.c.model_id == row.id).order_by(t.versions.c.version)

@@ -315,14 +315,20 @@ class VersionOps:
 
     @operation
     def delete_alias(self, name: str, alias: str, actor: str | None = None, reason: str | None = None) -> None:
-        """Remove an alias (its history stays)."""
+        """Remove an alias (its history stays). A protected alias keeps its protection: only
+        ``protect_alias(..., protected=False)`` (a workspace admin's) lifts it, so deleting and setting
+        it again cannot point it at a version nobody approved."""
         with self._store.write() as conn:
             model = model_row(conn, name, lock=True)
             current = self._alias_row(conn, model.id, alias)
             if current is None:
                 raise NotFound(f"model {name!r} has no alias {alias!r}")
             before = self._version_number(conn, current.version_id)
-            conn.execute(delete(t.aliases).where(t.aliases.c.model_id == model.id, t.aliases.c.alias == alias))
+            where = (t.aliases.c.model_id == model.id, t.aliases.c.alias == alias)
+            if current.protected:
+                conn.execute(update(t.aliases).where(*where).values(version_id=None, updated_at=now_ms()))
+            else:
+                conn.execute(delete(t.aliases).where(*where))
             if before is None:  # only a protection was set: there is no move to record
                 return
             self._log_move(conn, model.id, alias, before, None, actor, reason)

@@ -12,7 +12,6 @@ exists, so names do not leak. Credentials are never logged.
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -30,6 +29,7 @@ from treadle.store import DEFAULT_WORKSPACE, WORKSPACE_RE, now_ms
 SESSION_COOKIE = "treadle_session"
 WORKSPACE_HEADER = "x-treadle-workspace"
 MLFLOW_WORKSPACE_HEADER = "x-mlflow-workspace"  # what mlflow >= 3.5 sends for MLFLOW_WORKSPACE / set_workspace
+SERVER_SCOPE = "*"  # the audit log's workspace for server-level writes (users, tokens, workspaces)
 _ROOT_ONLY = ("/api/v1/access/", "/login", "/logout")  # served by the root app whatever the workspace
 _SHARED = (*_ROOT_ONLY, "/static/")  # the same in every workspace: never looks the workspace up
 MAX_FORM = 1 << 20
@@ -50,7 +50,7 @@ class Gateway:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
+        path = _route_path(scope)  # what the routes match: without the server's own root_path
         workspace, rest = _split_workspace(path)
         headers = Headers(scope=scope)
         if workspace is None:
@@ -69,6 +69,13 @@ class Gateway:
             if self.hub.auth and need == PUBLIC and workspace != DEFAULT_WORKSPACE and not _public_anywhere(rest):
                 need = "viewer"  # a workspace's /health or /openapi.json would tell anyone whether it exists
             if self.hub.auth and need != PUBLIC:
+                if method not in SAFE_METHODS and _basic_from_another_site(headers):
+                    raise Denied(
+                        403,
+                        "FORBIDDEN",
+                        "a write with Basic credentials from another site's page is refused (a browser sends "
+                        "saved credentials by itself): sign in to the UI, or send a token",
+                    )
                 caller, session = await run_in_threadpool(self._authenticate, headers, _client(scope))
                 principal = caller
                 await run_in_threadpool(self._authorise, caller, need, workspace)
@@ -185,7 +192,7 @@ class Gateway:
     def _basic(self, credentials: str, client: str) -> Principal:
         try:
             user, sep, secret = base64.b64decode(credentials, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 (UnicodeDecodeError)
             user, sep, secret = "", "", ""
         if not sep or not user:
             raise Denied(401, "UNAUTHORIZED", "malformed Basic credentials: send base64(user:password)")
@@ -233,10 +240,11 @@ class Gateway:
         entry = {
             "at": now_ms(),
             "user": principal.user,
-            "workspace": workspace,
+            # Users, tokens and workspaces are the server's, not the workspace's the request named.
+            "workspace": SERVER_SCOPE if rest.startswith(_ROOT_ONLY) else workspace,
             "method": method,
-            "path": path[:2048],
-            "operation": operation[:256],
+            "path": _printable(path)[:2048],
+            "operation": _printable(operation)[:256],
             "status": status,
             "remote": _client(scope)[:128],
         }
@@ -247,6 +255,35 @@ def _public_anywhere(rest: str) -> bool:
     # Served the same for every workspace name (no lookup), or carrying its own credential (a
     # pipeline's webhook trigger: its token; a workspace that does not exist still answers 404 there).
     return rest.startswith(_SHARED) or rest.endswith("/trigger")
+
+
+def _route_path(scope: Scope) -> str:
+    """The request path below the server's ``root_path`` (uvicorn --root-path puts it in ``path`` too):
+    the policy must classify the path the routes will match, or a prefix would hide admin routes."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
+def _printable(text: str) -> str:
+    return text.replace("\x00", "\\x00")  # PostgreSQL text cannot hold NUL (a %00 in a path)
+
+
+def _basic_from_another_site(headers: Headers) -> bool:
+    """Whether a request with Basic credentials comes from another site's page: a browser that once
+    answered the Basic prompt sends those credentials with any site's form or fetch by itself, so such
+    writes need the same protection as the session cookie's (non-browser clients send no Origin)."""
+    if headers.get("authorization", "")[:6].lower() != "basic ":
+        return False
+    if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        return True
+    origin = headers.get("origin")
+    if origin is None:
+        return False
+    hosts = {headers.get("host", ""), headers.get("x-forwarded-host", "")} - {""}
+    return origin == "null" or urlsplit(origin).netloc not in hosts
 
 
 def _split_workspace(path: str) -> tuple[str | None, str]:
@@ -273,7 +310,7 @@ async def _check_csrf(scope: Scope, receive: Receive, headers: Headers, expected
     """Cookie-authenticated writes must carry the session's CSRF token (header or form field)."""
     sent = headers.get("x-csrf-token")
     if sent is not None:
-        if not hmac.compare_digest(sent, expected):
+        if not hmac.compare_digest(sent.encode(), expected.encode()):  # str: ASCII only (else TypeError)
             raise Denied(403, "FORBIDDEN", "the CSRF token does not match this session: reload the page")
         return receive
     body = b""
@@ -290,7 +327,7 @@ async def _check_csrf(scope: Scope, receive: Receive, headers: Headers, expected
         if kind == "application/x-www-form-urlencoded"
         else ""
     )
-    if not field or not hmac.compare_digest(field, expected):
+    if not field or not hmac.compare_digest(field.encode(), expected.encode()):
         raise Denied(403, "FORBIDDEN", "this form needs its CSRF token (reload the page and send it again)")
     replayed = False
 

@@ -24,11 +24,16 @@ from treadle.ui._render import render
 LOGIN_CSRF_COOKIE = "treadle_login_csrf"
 
 
-def _safe_next(value: str | None) -> str:
+def _safe_next(value: str | None, home: str = "/") -> str:
     # Only a path on this server: never an absolute or scheme-relative URL (an open redirect).
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
+        return home
     return value
+
+
+def _home(request: Request) -> str:
+    """The UI's front page: below the server's root path (and the /w/<workspace> the form was under)."""
+    return str(request.scope.get("root_path", "")).rstrip("/") + "/"
 
 
 def login_router(hub: WorkspaceHub) -> APIRouter:
@@ -45,7 +50,7 @@ def login_router(hub: WorkspaceHub) -> APIRouter:
             status=status,
             error=error,
             user=user,
-            next=_safe_next(next_ if next_ is not None else request.query_params.get("next")),
+            next=_safe_next(next_ if next_ is not None else request.query_params.get("next"), _home(request)),
             login_csrf=token,
         )
         _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600)
@@ -54,7 +59,7 @@ def login_router(hub: WorkspaceHub) -> APIRouter:
     @router.get("/login", response_class=HTMLResponse)
     def login_form(request: Request) -> Response:
         if not hub.auth:
-            return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
+            return RedirectResponse(_safe_next(request.query_params.get("next"), _home(request)), status_code=303)
         return page(request)
 
     @router.post("/login", response_class=HTMLResponse)
@@ -66,7 +71,7 @@ def login_router(hub: WorkspaceHub) -> APIRouter:
         except InvalidArgument as exc:
             return page(request, 400, str(exc))
         expected = _cookie(request.headers, LOGIN_CSRF_COOKIE) or ""
-        if not expected or not hmac.compare_digest(form.get("csrf_token", ""), expected):
+        if not expected or not hmac.compare_digest(form.get("csrf_token", "").encode(), expected.encode()):
             return page(request, 403, "the form expired: sign in again", next_=form.get("next"))
         user, password = form.get("user", ""), form.get("password", "")
         client = request.client.host if request.client else ""
@@ -81,7 +86,7 @@ def login_router(hub: WorkspaceHub) -> APIRouter:
             return page(request, 401, "wrong user name or password", user, form.get("next"))
         hub.limiter.succeeded(user)
         session = await run_in_threadpool(hub.access.create_session, principal.user)
-        target = _safe_next(form.get("next"))
+        target = _safe_next(form.get("next"), _home(request))
         signed_in = RedirectResponse(target, status_code=303)
         _set_cookie(request, signed_in, SESSION_COOKIE, session, max_age=SESSION_HOURS * 3600)
         signed_in.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
@@ -92,7 +97,7 @@ def login_router(hub: WorkspaceHub) -> APIRouter:
         session = _cookie(request.headers, SESSION_COOKIE)
         if session:
             await run_in_threadpool(hub.access.end_session, session)
-        response = RedirectResponse("/login", status_code=303)
+        response = RedirectResponse(f"{_home(request)}login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 

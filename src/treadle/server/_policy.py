@@ -55,10 +55,10 @@ ADMIN_OPERATIONS = frozenset(
     }
 )
 
-# MLflow's POST routes that only read (its searches and batch gets are POSTs).
-_MLFLOW_READS = re.compile(
-    r"(^|/)(search|get|get-history|get-history-bulk-interval|get-by-name|get-latest-versions)$|/search-"
-)
+# MLflow's POST routes that only read (its searches and batch gets are POSTs). Whole last segments
+# only: a write route whose path holds a {field} (logged-models/{model_id}/params) must not pass for
+# a read because of what a caller puts in that field.
+_MLFLOW_READS = re.compile(r"(^|/)(search|get|get-history|get-history-bulk-interval|get-by-name|get-latest-versions)$")
 _PUBLIC_PATHS = frozenset({"/health", "/version", "/login", "/openapi.json", "/docs", "/redoc", "/favicon.ico"})
 _PUBLIC_PREFIXES = ("/static/", "/docs/")
 _TRIGGER = re.compile(r"^/pipelines/[^/]+/trigger$")

@@ -235,7 +235,10 @@ def rename_registered_model(backend: Backend, fields: Fields) -> dict[str, Any]:
 def delete_registered_model(backend: Backend, fields: Fields) -> dict[str, Any]:
     name = str(required(fields, "name"))
     _model(backend, name)
-    for alias in backend.registry.list_aliases(name):
+    aliases = backend.registry.list_aliases(name)
+    if guarded := [a.alias for a in aliases if a.protected]:  # refused before any alias is touched
+        raise InvalidArgument(f"model {name!r} has protected aliases {', '.join(guarded)}: unprotect them first")
+    for alias in aliases:
         if alias.version is not None:
             backend.registry.delete_alias(name, alias.alias, actor="mlflow")
     backend.registry.delete_model(name)
