@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) bench/tuning.py
 	$(PY) bench/drift.py
 	$(PY) bench/evaluation.py
+	$(PY) bench/mlflow_client.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
