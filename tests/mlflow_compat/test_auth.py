@@ -239,6 +239,23 @@ def test_token_user_logs_to_their_workspace(run_mlflow: RunMlflow, auth_server: 
     assert any(op.startswith("mlflow-artifacts:artifacts/") and op.endswith("/t.txt") for op in operations), operations
 
 
+def test_mlflow_workspace_variable_picks_the_treadle_workspace(run_mlflow: RunMlflow, auth_server: AuthServer) -> None:
+    # mlflow's own MLFLOW_WORKSPACE (sent as X-MLflow-Workspace) instead of a /w/NAME tracking URI
+    out = _result(
+        run_mlflow(
+            MINIMAL_FLOW,
+            env={
+                "MLFLOW_TRACKING_URI": auth_server.server.url,
+                "MLFLOW_WORKSPACE": WORKSPACE,
+                "MLFLOW_TRACKING_TOKEN": auth_server.tokens["carol"],
+            },
+        )
+    )
+    assert _team(auth_server).tracking.get_run(out["run_id"]).params == {"k": "v"}
+    with pytest.raises(NotFound):
+        _default(auth_server).tracking.get_run(out["run_id"])
+
+
 # ------------------------------------------------------------------------------------- refusals
 REFUSED = r"""
 import json

@@ -35,7 +35,7 @@ def _server_info(backend: Backend, fields: Fields) -> dict[str, object]:
     del backend, fields
     return {
         "store_type": "treadle",
-        "workspaces_enabled": False,
+        "workspaces_enabled": True,  # mlflow >= 3.5 sends MLFLOW_WORKSPACE as X-MLflow-Workspace: a treadle workspace
         "multipart_uploads_enabled": False,
         "multipart_downloads_enabled": False,
     }
