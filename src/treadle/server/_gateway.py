@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from treadle.access import ANONYMOUS, Principal, csrf_token, reset_caller, set_caller
@@ -299,11 +300,7 @@ def _client(scope: Scope) -> str:
 
 
 def _cookie(headers: Headers, name: str) -> str | None:
-    for part in headers.get("cookie", "").split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == name:
-            return value or None
-    return None
+    return cookie_parser(headers.get("cookie", "")).get(name) or None
 
 
 async def _check_csrf(scope: Scope, receive: Receive, headers: Headers, expected: str) -> Receive:

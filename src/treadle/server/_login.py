@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from treadle.access._service import SESSION_HOURS
 from treadle.errors import InvalidArgument
-from treadle.server._gateway import SESSION_COOKIE, _cookie
+from treadle.server._gateway import SESSION_COOKIE
 from treadle.server._hub import WorkspaceHub
 from treadle.ui._forms import read_form
 from treadle.ui._render import render
@@ -70,7 +70,7 @@ def login_router(hub: WorkspaceHub) -> APIRouter:
             form = await read_form(request)
         except InvalidArgument as exc:
             return page(request, 400, str(exc))
-        expected = _cookie(request.headers, LOGIN_CSRF_COOKIE) or ""
+        expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
         if not expected or not hmac.compare_digest(form.get("csrf_token", "").encode(), expected.encode()):
             return page(request, 403, "the form expired: sign in again", next_=form.get("next"))
         user, password = form.get("user", ""), form.get("password", "")
@@ -94,7 +94,7 @@ def login_router(hub: WorkspaceHub) -> APIRouter:
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
-        session = _cookie(request.headers, SESSION_COOKIE)
+        session = request.cookies.get(SESSION_COOKIE)
         if session:
             await run_in_threadpool(hub.access.end_session, session)
         response = RedirectResponse(f"{_home(request)}login", status_code=303)
