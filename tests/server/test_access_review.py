@@ -116,6 +116,38 @@ def test_admin_operations_stay_admin_under_a_root_path(prefixed: Env, prefix: st
     assert f"{prefix}/api/v1/tracking/purge_runs" in {e.path for e in entries if e.status == 403}
 
 
+@pytest.mark.parametrize("prefix", ["", f"/w/{WS}"])
+def test_mlflow_endpoints_under_a_root_path(prefixed: Env, prefix: str) -> None:
+    """The MLflow endpoints skip FastAPI's router (server.mlflow.MlflowLane): they must still be found
+    below a root path and a workspace prefix, and still be refused to a viewer."""
+    name = unique("mlflow")
+    with prefixed.http("editor") as http:
+        made = http.post(f"{prefix}/api/2.0/mlflow/experiments/create", json={"name": name})
+        assert made.status_code == 200, made.text
+        found = http.get(f"{prefix}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": name})
+        assert found.json()["experiment"]["experiment_id"] == made.json()["experiment_id"]
+        missing = http.get(f"{prefix}/api/2.0/mlflow/no/such/endpoint")
+        assert missing.status_code == 404 and missing.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    with prefixed.http("viewer") as http:
+        refused = http.post(f"{prefix}/api/2.0/mlflow/experiments/create", json={"name": unique("v")})
+        assert refused.status_code == 403 and refused.json()["error_code"] == "PERMISSION_DENIED"
+
+
+def test_mlflow_handlers_run_with_the_callers_context() -> None:
+    import asyncio
+    import contextvars
+
+    from treadle.server.mlflow import in_thread
+
+    caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="nobody")
+
+    async def request() -> tuple[str, bool]:
+        caller.set("editor")  # as the gateway does before the app runs
+        return await in_thread(lambda: (caller.get(), threading.current_thread() is threading.main_thread()))
+
+    assert asyncio.run(request()) == ("editor", False)
+
+
 def test_public_pages_and_sign_out_under_a_root_path(prefixed: Env) -> None:
     with prefixed.http() as http:
         assert http.get("/health").json() == {"status": "ok"}

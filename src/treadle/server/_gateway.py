@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from treadle.access import ANONYMOUS, Principal, csrf_token, reset_caller, set_caller
 from treadle.server._hub import WorkspaceHub
+from treadle.server._paths import route_path
 from treadle.server._policy import PUBLIC, SAFE_METHODS, SIGNED_IN, is_write, required
 from treadle.store import DEFAULT_WORKSPACE, WORKSPACE_RE, now_ms
 
@@ -51,7 +52,7 @@ class Gateway:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = _route_path(scope)  # what the routes match: without the server's own root_path
+        path = route_path(scope)  # what the routes match: without the server's own root_path
         workspace, rest = _split_workspace(path)
         headers = Headers(scope=scope)
         if workspace is None:
@@ -256,16 +257,6 @@ def _public_anywhere(rest: str) -> bool:
     # Served the same for every workspace name (no lookup), or carrying its own credential (a
     # pipeline's webhook trigger: its token; a workspace that does not exist still answers 404 there).
     return rest.startswith(_SHARED) or rest.endswith("/trigger")
-
-
-def _route_path(scope: Scope) -> str:
-    """The request path below the server's ``root_path`` (uvicorn --root-path puts it in ``path`` too):
-    the policy must classify the path the routes will match, or a prefix would hide admin routes."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
-        return path[len(root) :] or "/"
-    return path
 
 
 def _printable(text: str) -> str:

@@ -248,6 +248,39 @@ def test_search_filters(client: Client) -> None:
     assert len(names("")) == 12
 
 
+def test_search_terms_on_the_same_key_and_missing_keys(client: Client) -> None:
+    exp, _ = _populate(client)
+    nan_run = client.tracking.create_run(exp, name="run-nan", start_time=2_000_000)
+    client.log_batch(nan_run.id, metrics=[Metric(key="acc", value=math.nan, step=0, timestamp=1)])
+
+    def names(filter: str, order_by: list[str] | None = None) -> list[str]:
+        return [r.name for r in client.tracking.search_runs([exp], filter=filter, order_by=order_by)]
+
+    # two terms on one key each constrain it; a NaN never compares; a run without the key never matches
+    assert set(names("metrics.acc > 0.2 and metrics.acc < 0.6")) == {"run-04", "run-05", "run-06"}
+    assert "run-nan" not in names("metrics.acc != 0.5") and len(names("metrics.acc != 0.5")) == 8
+    assert names("tags.team = 'a' and tags.team = 'b'") == []
+    assert set(names("params.lr != '0.1'")) == {f"run-{i:02d}" for i in range(1, 12, 2)}
+    assert names("params.lr != '0.1' and params.lr != '0.01'") == []
+    # a filtered key ordered by itself, and a term under OR next to joined ones
+    assert names("metrics.acc >= 0.5", ["metrics.acc ASC"]) == ["run-06", "run-08", "run-09", "run-10"]
+    assert set(names("params.lr = '0.01' and (metrics.acc < 0.1 or tags.team = 'b')")) == {
+        f"run-{i:02d}" for i in range(1, 12, 2)
+    }
+
+
+def test_search_with_latest_points(client: Client) -> None:
+    exp, ids = _populate(client, 4)
+    client.log_batch(ids[0], metrics=[Metric(key="loss", value=0.5, step=9, timestamp=90)])
+    page = client.tracking.search_runs([exp], with_points=True)
+    assert page.points is not None and set(page.points) == set(ids)
+    assert {run: sorted(points) for run, points in page.points.items()} == client.tracking.latest_metrics(ids)
+    loss = {m.key: m for m in page.points[ids[0]]}["loss"]
+    assert (loss.value, loss.step, loss.timestamp) == (0.5, 9, 90)
+    assert page.points[ids[3]] == []  # run-03 logged no metric
+    assert client.tracking.search_runs([exp]).points is None
+
+
 def test_search_order_and_pages(client: Client) -> None:
     exp, _ = _populate(client)
     page = client.tracking.search_runs([exp], order_by=["metrics.acc DESC"])
@@ -287,8 +320,9 @@ def test_search_bad_input(client: Client) -> None:
         ("colour = 'red'", "attribute"),
         ("metrics.acc = 1 and and", "column"),
     ):
-        with pytest.raises(InvalidArgument, match=fragment):
-            client.tracking.search_runs([exp], filter=bad)
+        for _ in range(2):  # a bad filter is refused every time (built statements are cached, errors not)
+            with pytest.raises(InvalidArgument, match=fragment):
+                client.tracking.search_runs([exp], filter=bad)
     with pytest.raises(InvalidArgument):
         client.tracking.search_runs([exp], order_by=["metrics.acc sideways"])
     with pytest.raises(InvalidArgument):

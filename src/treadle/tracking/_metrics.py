@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, case, func, or_, select
 
 from treadle.store import insert_for, per_dialect
 from treadle.tracking import _tables as t
-from treadle.tracking._records import Metric, MetricSeries
+from treadle.tracking._records import LatestMetric, Metric, MetricSeries
 
 # Bucket width of each rollup level; level i groups steps by ``step // ROLLUP_WIDTHS[i]``.
 ROLLUP_WIDTHS = (16, 256, 4096, 65536)
@@ -266,16 +266,18 @@ def _raw(conn: Connection, run_id: str, key: str, start: int | None, end: int | 
 
 
 _LM = t.latest_metrics.c
-_LATEST = select(_LM.run_id, _LM.key, _LM.value, _LM.is_nan)
+_LATEST = select(_LM.run_id, _LM.key, _LM.value, _LM.is_nan, _LM.step, _LM.timestamp)
 _LATEST_ONE = _LATEST.where(_LM.run_id == bindparam("run_id"))  # the common case, without IN's expansion
+_LATEST_MANY = _LATEST.where(_LM.run_id.in_(bindparam("run_ids", expanding=True)))  # built once, bound per call
 
 
-def latest_by_run(conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = defaultdict(dict)
+def latest_by_run(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[LatestMetric]]:
+    """Each run's latest point per metric key; runs without metrics are absent."""
+    out: dict[str, list[LatestMetric]] = defaultdict(list)
     if len(run_ids) == 1:
         rows = conn.execute(_LATEST_ONE, {"run_id": run_ids[0]})
     else:
-        rows = conn.execute(_LATEST.where(_LM.run_id.in_(run_ids)))
-    for run_id, key, value, is_nan in rows.all():
-        out[run_id][key] = math.nan if is_nan else value
+        rows = conn.execute(_LATEST_MANY, {"run_ids": list(run_ids)})
+    for run_id, key, value, is_nan, step, timestamp in rows.all():
+        out[run_id].append(LatestMetric(key, math.nan if is_nan else value, step, timestamp))
     return out

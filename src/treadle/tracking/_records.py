@@ -70,6 +70,8 @@ class Run(Record):
 class RunPage(Record):
     runs: list[Run]
     next_page_token: str | None = None
+    # run id -> latest point per metric key, when the search asked ``with_points``
+    points: dict[str, list[LatestMetric]] | None = None
 
     def __len__(self) -> int:
         return len(self.runs)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, exists, false, literal, not_, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, exists, false, literal, not_, or_, select
 from sqlalchemy.sql import Select
 
 from treadle.errors import InvalidArgument
@@ -77,25 +78,53 @@ def _clause(node: Compare | BoolOp) -> ColumnElement[bool]:
         if node.op == "is not null":
             return column.is_not(None)
         return _compare(column, node.op, node.value)
-    table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[f.kind]
-    if f.kind == "metric":
-        _check(node, _NUMERIC_OPS, "metric", float)
-    else:
-        _check(node, _STRING_OPS, f.kind, str)
+    table = _TABLES[f.kind]
+    _check_value(node)
     match_key = and_(table.c.run_id == t.runs.c.id, table.c.key == f.key)
     if node.op in ("is null", "is not null"):
         has = exists(select(literal(1)).where(match_key))
         return has if node.op == "is not null" else not_(has)
-    cond = _compare(table.c.value, node.op, node.value)
-    if f.kind == "metric":
-        cond = and_(cond, table.c.is_nan == false())
     # IN (uncorrelated subquery) lets the database use the (key, value) index instead of probing every run.
-    return t.runs.c.id.in_(select(table.c.run_id).where(table.c.key == f.key, cond))
+    return t.runs.c.id.in_(select(table.c.run_id).where(table.c.key == f.key, _value_condition(table, node)))
+
+
+_TABLES = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}
+
+
+def _check_value(node: Compare) -> None:
+    if node.field.kind == "metric":
+        _check(node, _NUMERIC_OPS, "metric", float)
+    else:
+        _check(node, _STRING_OPS, node.field.kind, str)
+
+
+def _value_condition(table: Any, node: Compare) -> ColumnElement[bool]:
+    cond = _compare(table.c.value, node.op, node.value)
+    return and_(cond, table.c.is_nan == false()) if node.field.kind == "metric" else cond
+
+
+def _joinable(node: Compare | BoolOp) -> bool:
+    return isinstance(node, Compare) and node.field.kind != "attribute" and node.op not in ("is null", "is not null")
 
 
 def apply_filter(query: Select[Any], text: str | None) -> Select[Any]:
+    """Add a filter. The top-level AND terms on metrics, params and tags become inner joins on
+    (run_id, key), unique in their tables so no run repeats: the planner can then start from the
+    most selective term's (key, value) index. Other terms (OR, IS NULL, attributes) stay in WHERE."""
     tree = parse_filter(text)
-    return query if tree is None else query.where(_clause(tree))
+    if tree is None:
+        return query
+    terms = tree.items if isinstance(tree, BoolOp) and tree.op == "and" else (tree,)
+    for i, term in enumerate(terms):
+        if not _joinable(term):
+            query = query.where(_clause(term))
+            continue
+        assert isinstance(term, Compare)
+        _check_value(term)
+        table = _TABLES[term.field.kind].alias(f"f{i}")
+        on = and_(table.c.run_id == t.runs.c.id, table.c.key == term.field.key, _value_condition(table, term))
+        query = query.join(table, on)
+    return query
 
 
 def apply_order(query: Select[Any], order_by: list[str] | None) -> Select[Any]:
@@ -109,11 +138,29 @@ def apply_order(query: Select[Any], order_by: list[str] | None) -> Select[Any]:
         if field.kind == "attribute":
             column: Any = t.runs.c[field.key]
         else:
-            table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[field.kind].alias(f"o{i}")
+            table = _TABLES[field.kind].alias(f"o{i}")
             query = query.outerjoin(table, and_(table.c.run_id == t.runs.c.id, table.c.key == field.key))
             column = table.c.value
         query = query.order_by(column.is_(None), column.desc() if desc else column.asc())
     return query.order_by(t.runs.c.start_time.desc(), t.runs.c.id)
+
+
+@functools.lru_cache(maxsize=256)
+def search_statement(
+    experiment_pks: tuple[int, ...], view: str, filter: str | None, order_by: tuple[str, ...]
+) -> Select[Any]:
+    """The runs query of a search, built once per distinct (experiments, view, filter, order): the
+    UI and clients repeat the same searches, and building the expression costs as much as running it.
+    Limit and offset are bound at execution (``limit``, ``offset``). Statements are immutable, so
+    sharing them between threads is safe; a filter that does not parse raises and is not cached."""
+    r = t.runs
+    query = select(r)
+    if view != "all":
+        query = query.where(r.c.lifecycle == view)
+    if experiment_pks:
+        query = query.where(r.c.experiment_id.in_(experiment_pks))
+    query = apply_order(apply_filter(query, filter), list(order_by))
+    return query.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
 
 
 def encode_token(offset: int) -> str:
@@ -132,4 +179,4 @@ def decode_token(token: str | None) -> int:
     return offset
 
 
-__all__ = ["apply_filter", "apply_order", "decode_token", "encode_token"]
+__all__ = ["apply_filter", "apply_order", "decode_token", "encode_token", "search_statement"]

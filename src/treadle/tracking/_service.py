@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Any, ClassVar
 
@@ -27,7 +26,7 @@ from treadle.lineage import delete_nodes, link, put_node
 from treadle.ops import Service, operation
 from treadle.store import Store, dialect_insert, insert_for, now_ms, per_dialect
 from treadle.tracking import _tables as t
-from treadle.tracking._metrics import insert_points, read_history
+from treadle.tracking._metrics import insert_points, latest_by_run, read_history
 from treadle.tracking._records import (
     TERMINAL,
     ArtifactIn,
@@ -42,7 +41,7 @@ from treadle.tracking._records import (
     RunStatus,
     ViewType,
 )
-from treadle.tracking._search import apply_filter, apply_order, decode_token, encode_token
+from treadle.tracking._search import decode_token, encode_token, search_statement
 from treadle.tracking._store import (
     MAX_PARAM_VALUE,
     MAX_TAG_VALUE,
@@ -462,16 +461,13 @@ class TrackingService(Service):
         """Each run's latest point per metric key (value, step, timestamp), for many runs in one query."""
         if len(run_ids) > 10_000:
             raise InvalidArgument("latest_metrics takes at most 10000 run ids a call")
-        lm = t.latest_metrics.c
         found: dict[str, list[LatestMetric]] = {run_id: [] for run_id in run_ids}
         if not run_ids:
             return found
-        q = select(lm.run_id, lm.key, lm.value, lm.is_nan, lm.step, lm.timestamp).where(
-            lm.run_id.in_(list(dict.fromkeys(run_ids)))
-        )
         with self._store.read() as conn:
-            for run_id, key, value, is_nan, step, ts in conn.execute(q.order_by(lm.run_id, lm.key)).all():
-                found[run_id].append(LatestMetric(key, math.nan if is_nan else value, step, ts))
+            latest = latest_by_run(conn, list(found))
+        for run_id, metrics in latest.items():
+            found[run_id] = sorted(metrics)
         return found
 
     # ---------------------------------------------------------------- artifacts & inputs
@@ -537,19 +533,24 @@ class TrackingService(Service):
         max_results: int = 1000,
         page_token: str | None = None,
         view: ViewType = "active",
+        with_points: bool = False,
     ) -> RunPage:
         """Runs matching a filter such as ``metrics.acc > 0.9 and params.lr = '0.01'``, across
-        one or many experiments (all when none are given), ordered and paged."""
+        one or many experiments (all when none are given), ordered and paged. ``with_points``
+        also answers each metric's latest step and timestamp (``RunPage.points``)."""
         if not 1 <= max_results <= MAX_RESULTS:
             raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS}")
         offset = decode_token(page_token)
-        r = t.runs
-        query = select(r).where(*_lifecycle_filter(view, r.c.lifecycle))
-        if experiment_ids:
-            query = query.where(r.c.experiment_id.in_([experiment_pk(e) for e in experiment_ids]))
-        query = apply_order(apply_filter(query, filter), order_by)
+        experiments = tuple(experiment_pk(e) for e in experiment_ids or ())
+        query = search_statement(experiments, view, filter, tuple(order_by or ()))
+        points: dict[str, list[LatestMetric]] | None = {} if with_points else None
         with self._store.read() as conn:
-            rows = conn.execute(query.limit(max_results + 1).offset(offset)).all()
-            runs = load_runs(conn, rows[:max_results])
+            rows = conn.execute(query, {"limit": max_results + 1, "offset": offset}).all()
+            runs = load_runs(conn, rows[:max_results], points)
         token = encode_token(offset + max_results) if len(rows) > max_results else None
-        return RunPage(runs=runs, next_page_token=token)
+        # built from our own rows: no need to re-validate a page of runs
+        if points is not None:
+            return RunPage.model_construct(
+                runs=runs, next_page_token=token, points={r.id: points.get(r.id, []) for r in runs}
+            )
+        return RunPage.model_construct(runs=runs, next_page_token=token)

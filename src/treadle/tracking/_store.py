@@ -13,7 +13,7 @@ from sqlalchemy import Connection, bindparam, select
 from treadle.errors import InvalidArgument, NotFound
 from treadle.tracking import _tables as t
 from treadle.tracking._metrics import latest_by_run
-from treadle.tracking._records import Experiment, Run
+from treadle.tracking._records import Experiment, LatestMetric, Run
 
 KEY_RE = re.compile(r"^[\w\-./ :]+$")
 MAX_KEY = 250
@@ -160,12 +160,17 @@ _PARAMS_ONE = select(t.params).where(t.params.c.run_id == bindparam("run_id"))
 _TAGS_ONE = select(t.tags).where(t.tags.c.run_id == bindparam("run_id"))
 
 
-def load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
-    """Assemble runs with params, tags and latest metrics in three queries, whatever the count."""
+_PARAMS_MANY = select(t.params).where(t.params.c.run_id.in_(bindparam("run_ids", expanding=True)))
+_TAGS_MANY = select(t.tags).where(t.tags.c.run_id.in_(bindparam("run_ids", expanding=True)))
+
+
+def load_runs(conn: Connection, rows: Sequence[Any], points: dict[str, list[LatestMetric]] | None = None) -> list[Run]:
+    """Assemble runs with params, tags and latest metrics in three queries, whatever the count.
+    ``points``, when given, receives each run's latest points (with step and timestamp)."""
     ids = [r[0] for r in rows]
     params: dict[str, dict[str, str]] = defaultdict(dict)
     tags: dict[str, dict[str, str]] = defaultdict(dict)
-    metrics: dict[str, dict[str, float]] = {}
+    latest: dict[str, list[LatestMetric]] = {}
     if len(ids) == 1:  # one run (get, update, end): plain equality, statements built once
         for run_id, k, v in conn.execute(_PARAMS_ONE, {"run_id": ids[0]}):
             params[run_id][k] = v
@@ -173,12 +178,14 @@ def load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
             tags[run_id][k] = v
     elif ids:
         # .all(): one fetchall instead of a fetchone per row (a search page has thousands of rows)
-        for run_id, k, v in conn.execute(select(t.params).where(t.params.c.run_id.in_(ids))).all():
+        for run_id, k, v in conn.execute(_PARAMS_MANY, {"run_ids": ids}).all():
             params[run_id][k] = v
-        for run_id, k, v in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(ids))).all():
+        for run_id, k, v in conn.execute(_TAGS_MANY, {"run_ids": ids}).all():
             tags[run_id][k] = v
     if ids:
-        metrics = latest_by_run(conn, ids)
+        latest = latest_by_run(conn, ids)
+        if points is not None:
+            points.update(latest)
     # Rows from our own tables are trusted: construct without re-validating (search returns many).
     return [
         Run.model_construct(
@@ -193,7 +200,7 @@ def load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
             lifecycle=life,
             params=params[rid],
             tags=tags[rid],
-            metrics=metrics.get(rid, {}),
+            metrics={m.key: m.value for m in latest.get(rid, ())},
         )
         for rid, eid, pid, name, status, start, end, desc, life, *_ in rows
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from treadle.client._backend import Backend
@@ -73,14 +74,12 @@ def experiment_json(e: Experiment) -> dict[str, Any]:
     }
 
 
-LatestPoints = dict[str, tuple[int, int]]  # metric key -> (step, timestamp) of its latest point
-
-
-def run_json(r: Run, latest: LatestPoints | None = None) -> dict[str, Any]:
-    """A run as MLflow's ``Run`` message; ``latest`` gives each metric's step and timestamp (without
-    it, step 0 and the run's end or start time)."""
-    latest = latest or {}
-    default = (0, r.end_time or r.start_time)
+def run_json(r: Run, points: Sequence[LatestMetric] | None = None) -> dict[str, Any]:
+    """A run as MLflow's ``Run`` message; ``points`` are its metrics' latest points (without them,
+    each metric shows step 0 and the run's end or start time)."""
+    if points is None:
+        default = r.end_time or r.start_time
+        points = [LatestMetric(k, v, 0, default) for k, v in r.metrics.items()]
     tags = {**r.tags, RUN_NAME: r.name}
     if r.parent_id:
         tags[PARENT] = r.parent_id
@@ -98,8 +97,8 @@ def run_json(r: Run, latest: LatestPoints | None = None) -> dict[str, Any]:
     if r.end_time is not None:
         info["end_time"] = r.end_time
     data = {
-        # treadle keeps the latest value per key; MLflow's run data shows that value
-        "metrics": [metric_json(k, v, *latest.get(k, default)) for k, v in r.metrics.items()],
+        # treadle keeps the latest point per key; MLflow's run data shows that point
+        "metrics": [{"key": k, "value": double(v), "timestamp": ts, "step": step} for k, v, step, ts in points],
         "params": tag_list(r.params),
         "tags": tag_list(tags),
     }
@@ -263,7 +262,7 @@ def create_run(backend: Backend, fields: Fields) -> dict[str, Any]:
 @route("GET", "runs/get")
 def get_run(backend: Backend, fields: Fields) -> dict[str, Any]:
     run = backend.tracking.get_run(_run_id(fields))
-    out = run_json(run, latest_points(backend, run))
+    out = run_json(run, backend.tracking.latest_metrics([run.id])[run.id])
     try:
         node: Node | None = backend.lineage.find_node(f"run:{run.id}")
     except NotFound:
@@ -271,15 +270,6 @@ def get_run(backend: Backend, fields: Fields) -> dict[str, Any]:
     out["inputs"] = {"dataset_inputs": dataset_inputs(backend, node)}
     out["outputs"] = {"model_outputs": model_outputs(backend, node)}
     return {"run": out}
-
-
-def latest_points(backend: Backend, run: Run) -> LatestPoints:
-    """Each metric's latest (step, timestamp), from the run's latest-point rows."""
-    return _points(backend.tracking.latest_metrics([run.id]).get(run.id, []))
-
-
-def _points(metrics: list[LatestMetric]) -> LatestPoints:
-    return {m.key: (m.step, m.timestamp) for m in metrics}
 
 
 def model_outputs(backend: Backend, node: Node | None) -> list[dict[str, Any]]:
@@ -510,9 +500,10 @@ def search_runs(backend: Backend, fields: Fields) -> dict[str, Any]:
         max_results=size,
         page_token=text(fields, "page_token") or None,
         view=_view(fields, "run_view_type"),  # type: ignore[arg-type]
+        with_points=True,  # each metric's real step and timestamp, read with the page
     )
-    latest = backend.tracking.latest_metrics([r.id for r in page.runs]) if page.runs else {}
-    out: dict[str, Any] = {"runs": [run_json(r, _points(latest.get(r.id, []))) for r in page.runs]}
+    points = page.points or {}
+    out: dict[str, Any] = {"runs": [run_json(r, points.get(r.id, [])) for r in page.runs]}
     if page.next_page_token:
         out["next_page_token"] = page.next_page_token
     return out

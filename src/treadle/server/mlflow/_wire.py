@@ -177,6 +177,8 @@ def key_values(items: Any, name: str) -> dict[str, str]:
 
 def double(value: float) -> float | str:
     """A float as proto-JSON writes it (NaN and infinities as strings)."""
+    if math.isfinite(value):
+        return value
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
