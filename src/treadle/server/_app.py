@@ -23,7 +23,7 @@ from treadle.server._login import login_router
 from treadle.server._metrics import metrics_router
 from treadle.server._operations import service_router
 from treadle.server._triggers import trigger_router
-from treadle.server.mlflow import MlflowLane, mlflow_router
+from treadle.server.mlflow import MlflowLane, artifacts_router
 from treadle.store import DEFAULT_WORKSPACE, workspace_of
 
 DESCRIPTION = (
@@ -76,7 +76,7 @@ def build_app(backend: Backend, settings: Settings, lifespan: Any = None) -> Fas
     install_error_handlers(app)
     # The mlflow client's many small requests skip the router (which tries routes in order).
     app.add_middleware(MlflowLane, backend=backend)  # /api/2.0/mlflow/..., /api/3.0/mlflow/...
-    app.include_router(mlflow_router(backend))  # /api/2.0/mlflow-artifacts/...
+    app.include_router(artifacts_router(backend))  # /api/2.0/mlflow-artifacts/... (FastAPI routes: streamed bodies)
     for service in backend.services():
         app.include_router(service_router(service))
     app.include_router(blob_router(backend.artifacts))

@@ -549,8 +549,4 @@ class TrackingService(Service):
             runs = load_runs(conn, rows[:max_results], points)
         token = encode_token(offset + max_results) if len(rows) > max_results else None
         # built from our own rows: no need to re-validate a page of runs
-        if points is not None:
-            return RunPage.model_construct(
-                runs=runs, next_page_token=token, points={r.id: points.get(r.id, []) for r in runs}
-            )
-        return RunPage.model_construct(runs=runs, next_page_token=token)
+        return RunPage.model_construct(runs=runs, next_page_token=token, points=points)

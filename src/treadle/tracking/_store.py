@@ -166,7 +166,7 @@ _TAGS_MANY = select(t.tags).where(t.tags.c.run_id.in_(bindparam("run_ids", expan
 
 def load_runs(conn: Connection, rows: Sequence[Any], points: dict[str, list[LatestMetric]] | None = None) -> list[Run]:
     """Assemble runs with params, tags and latest metrics in three queries, whatever the count.
-    ``points``, when given, receives each run's latest points (with step and timestamp)."""
+    ``points``, when given, receives each run's latest points (with step and timestamp; [] for none)."""
     ids = [r[0] for r in rows]
     params: dict[str, dict[str, str]] = defaultdict(dict)
     tags: dict[str, dict[str, str]] = defaultdict(dict)
@@ -185,7 +185,7 @@ def load_runs(conn: Connection, rows: Sequence[Any], points: dict[str, list[Late
     if ids:
         latest = latest_by_run(conn, ids)
         if points is not None:
-            points.update(latest)
+            points.update({rid: latest.get(rid, []) for rid in ids})
     # Rows from our own tables are trusted: construct without re-validating (search returns many).
     return [
         Run.model_construct(

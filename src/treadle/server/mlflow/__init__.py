@@ -10,10 +10,11 @@ series, params, tags and artifacts (one store, one UI, one lineage graph). Modul
 - ``_logged_models``: MLflow 3 logged models (``logged-models/*``, ``runs/outputs``);
 - ``_model_search``: the filters and ``order_by`` of ``logged-models/search`` (attributes, metrics, params, tags).
 
-Every ``/api/2.0/mlflow/...`` and ``/api/3.0/mlflow/...`` request goes through one dispatcher that
-looks the endpoint up in ``_wire.ROUTES`` (``{field}`` segments such as ``logged-models/{model_id}``
-become request fields); an unknown one is ``ENDPOINT_NOT_FOUND`` (404), which the
-client treats as "this server does not have it" where it has fallbacks.
+Every ``/api/2.0/mlflow/...`` and ``/api/3.0/mlflow/...`` request goes through one dispatcher
+(:class:`MlflowLane`, an ASGI middleware behind the gateway) that looks the endpoint up in
+``_wire.ROUTES`` (``{field}`` segments such as ``logged-models/{model_id}`` become request fields);
+an unknown one is ``ENDPOINT_NOT_FOUND`` (404), which the client treats as "this server does not
+have it" where it has fallbacks.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from treadle.client._backend import Backend
@@ -122,9 +123,4 @@ class MlflowLane:
         await self.app(scope, receive, send)
 
 
-def mlflow_router(backend: Backend) -> APIRouter:
-    """The MLflow artifact routes (``/api/2.0/mlflow-artifacts/...``); the rest is :class:`MlflowLane`'s."""
-    return artifacts_router(backend)
-
-
-__all__ = ["Location", "MlflowLane", "add_resolver", "in_thread", "mlflow_router", "respond", "route"]
+__all__ = ["Location", "MlflowLane", "add_resolver", "artifacts_router", "in_thread", "route"]
