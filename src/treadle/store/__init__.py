@@ -7,7 +7,7 @@ their queries through :class:`Store`'s ``read()`` / ``write()`` transactions.
 from treadle.store._engine import Store, is_sql_uri, now_ms
 from treadle.store._migrate import current_revision, head_revision, upgrade
 from treadle.store._schema import metadata, pk_bigint
-from treadle.store._sql import dialect_insert, insert_for, per_dialect
+from treadle.store._sql import dialect_insert, driver_rows, insert_for, per_dialect, placeholders, rows_for_ids
 from treadle.store._workspaces import (
     DEFAULT as DEFAULT_WORKSPACE,
 )
@@ -29,6 +29,7 @@ __all__ = [
     "check_workspace",
     "current_revision",
     "dialect_insert",
+    "driver_rows",
     "head_revision",
     "insert_for",
     "is_sql_uri",
@@ -38,6 +39,8 @@ __all__ = [
     "per_dialect",
     "pg_schema",
     "pk_bigint",
+    "placeholders",
+    "rows_for_ids",
     "upgrade",
     "workspace_artifacts",
     "workspace_of",

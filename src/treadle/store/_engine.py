@@ -20,12 +20,9 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from treadle.errors import InvalidArgument
+from treadle.store._stats import SQLITE_ANALYSIS_LIMIT, PlannerStats, analyze
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
-# ANALYZE reads at most this many entries of each index: bounded cost, estimates good enough to
-# pick the most selective index (a search's filter terms) whatever the store's size.
-SQLITE_ANALYSIS_LIMIT = 1000
-ANALYZE_FIRST_AFTER = 1000  # rows changed in this process before the first refresh
 
 
 def now_ms() -> int:
@@ -103,12 +100,15 @@ class Store:
         else:
             raise InvalidArgument(f"unsupported database {self.dialect!r}: use sqlite:/// or postgresql+psycopg://")
         self._lock = threading.Lock()
-        self._stats: _PlannerStats | None = None
+        self._stats: PlannerStats | None = None
         if check_schema:
             from treadle.store._migrate import ensure_current
 
             ensure_current(self)
-        self._stats = _PlannerStats(self) if self.dialect == "sqlite" else None
+        if self.dialect == "sqlite":
+            with self._read_engine.connect() as conn:
+                analyzed = conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first()
+            self._stats = PlannerStats(analyzed is not None, self.analyze)
 
     @property
     def engine(self) -> Engine:
@@ -130,7 +130,7 @@ class Store:
         """Refresh the query planner's statistics (SQLite; PostgreSQL's autovacuum keeps its own)."""
         if self.dialect == "sqlite":
             with self.write() as conn:
-                conn.exec_driver_sql("ANALYZE")
+                analyze(conn)
             # A connection reads the statistics when it loads the schema, and ANALYZE does not make
             # others reload it: pooled connections are replaced (those in use are, when returned).
             self._read_engine.dispose()
@@ -151,34 +151,3 @@ class Store:
 
 def _total_changes(conn: Connection) -> int:
     return int(conn.connection.dbapi_connection.total_changes)  # type: ignore[union-attr]
-
-
-class _PlannerStats:
-    """Keeps SQLite's planner statistics (``sqlite_stat1``) current, as PostgreSQL's autovacuum does.
-
-    Without them SQLite guesses every index equally selective, and a search such as
-    ``params.p = 'x' and metrics.m > 0.5`` may scan every run instead of starting from the rare
-    param. SQLite does not refresh statistics by itself, so the store runs a bounded ``ANALYZE``
-    (``analysis_limit``, milliseconds) when it opens a database that has none, then each time the
-    rows this process changed double (1,000, 2,000, 4,000, ...): often while a store grows from
-    empty, rarely once it is large.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._lock = threading.Lock()
-        self._changed = 0
-        self._next = ANALYZE_FIRST_AFTER
-        with store._read_engine.connect() as conn:
-            analyzed = conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first()
-        if analyzed is None:
-            store.analyze()
-
-    def count(self, changed: int) -> None:
-        with self._lock:
-            self._changed += changed
-            due = self._changed >= self._next
-            if due:
-                self._next = 2 * self._changed
-        if due:
-            self._store.analyze()

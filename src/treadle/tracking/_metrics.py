@@ -9,9 +9,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, or_, select
+from sqlalchemy import Connection, case, func, or_, select
 
-from treadle.store import insert_for, per_dialect
+from treadle.store import driver_rows, insert_for, per_dialect, placeholders, rows_for_ids
 from treadle.tracking import _tables as t
 from treadle.tracking._records import LatestMetric, Metric, MetricSeries
 
@@ -33,7 +33,7 @@ def insert_points(conn: Connection, run_id: str, points: Sequence[Metric]) -> in
         for p in chunk:
             nan = math.isnan(p.value)
             values += (run_id, p.key, p.step, p.timestamp, 0.0 if nan else p.value, nan)
-        inserted += conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle, len(chunk)), tuple(values)).all()
+        inserted += driver_rows(conn, _insert_sql(conn.dialect.paramstyle, len(chunk)), values)
     if inserted:
         _update_latest(conn, run_id, inserted)
         _update_rollups(conn, run_id, inserted)
@@ -51,12 +51,11 @@ def _insert_sql(paramstyle: str, rows: int) -> str:
     per-row parameter processing that plain tuples do not need (the values are already checked).
     Returns the rows actually inserted, so a re-sent point is not counted twice.
     """
-    mark = "?" if paramstyle == "qmark" else "%s"
-    row = "(" + ",".join([mark] * 6) + ")"
+    row = f"({placeholders(paramstyle, 6)})"
     return (
-        f"INSERT INTO {_P.name} (run_id, key, step, timestamp, value, is_nan) VALUES "
+        f'INSERT INTO {_P.name} (run_id, "key", step, timestamp, value, is_nan) VALUES '
         + ",".join([row] * rows)
-        + " ON CONFLICT DO NOTHING RETURNING key, step, timestamp, value, is_nan"
+        + ' ON CONFLICT DO NOTHING RETURNING "key", step, timestamp, value, is_nan'
     )
 
 
@@ -309,19 +308,14 @@ def _raw(conn: Connection, run_id: str, key: str, start: int | None, end: int | 
     )
 
 
-_LM = t.latest_metrics.c
-_LATEST = select(_LM.run_id, _LM.key, _LM.value, _LM.is_nan, _LM.step, _LM.timestamp)
-_LATEST_ONE = _LATEST.where(_LM.run_id == bindparam("run_id"))  # the common case, without IN's expansion
-_LATEST_MANY = _LATEST.where(_LM.run_id.in_(bindparam("run_ids", expanding=True)))  # built once, bound per call
-
-
 def latest_by_run(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[LatestMetric]]:
     """Each run's latest point per metric key; runs without metrics are absent."""
     out: dict[str, list[LatestMetric]] = defaultdict(list)
-    if len(run_ids) == 1:
-        rows = conn.execute(_LATEST_ONE, {"run_id": run_ids[0]})
-    else:
-        rows = conn.execute(_LATEST_MANY, {"run_ids": list(run_ids)})
-    for run_id, key, value, is_nan, step, timestamp in rows.all():
+    # driver rows: a search page reads hundreds of these (see store.driver_rows)
+    rows = rows_for_ids(conn, _SELECT_LATEST, "run_id", run_ids)
+    for run_id, key, value, is_nan, step, timestamp in rows:
         out[run_id].append(LatestMetric(key, math.nan if is_nan else value, step, timestamp))
     return out
+
+
+_SELECT_LATEST = f'SELECT run_id, "key", value, is_nan, step, timestamp FROM {t.latest_metrics.name}'

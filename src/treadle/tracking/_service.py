@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from treadle.artifacts import (
@@ -184,6 +184,11 @@ class TrackingService(Service):
             was_deleted_at = conn.execute(select(t.experiments.c.deleted_at).where(t.experiments.c.id == pk)).scalar()
             if (lifecycle == "deleted") == (was_deleted_at is not None):  # already there: nothing to do
                 return load_experiment(conn, experiment_id)
+            if deleted_at is not None:
+                # later than every run deleted on its own, even within the same millisecond, so
+                # that restoring (which matches this time) cannot bring those back
+                alone = select(func.max(t.runs.c.deleted_at)).where(t.runs.c.experiment_id == pk)
+                deleted_at = max(deleted_at, (conn.execute(alone).scalar() or 0) + 1)
             conn.execute(
                 update(t.experiments)
                 .where(t.experiments.c.id == pk)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from treadle.errors import InvalidArgument, NotFound
+from treadle.store import rows_for_ids
 from treadle.tracking import _tables as t
 from treadle.tracking._metrics import latest_by_run
 from treadle.tracking._records import Experiment, LatestMetric, Run
@@ -156,12 +157,9 @@ def run_row(conn: Connection, run_id: str) -> Any:
     return row
 
 
-_PARAMS_ONE = select(t.params).where(t.params.c.run_id == bindparam("run_id"))
-_TAGS_ONE = select(t.tags).where(t.tags.c.run_id == bindparam("run_id"))
-
-
-_PARAMS_MANY = select(t.params).where(t.params.c.run_id.in_(bindparam("run_ids", expanding=True)))
-_TAGS_MANY = select(t.tags).where(t.tags.c.run_id.in_(bindparam("run_ids", expanding=True)))
+# driver rows: a search page reads thousands of these (see store.driver_rows)
+_SELECT_PARAMS = f'SELECT run_id, "key", value FROM {t.params.name}'
+_SELECT_TAGS = f'SELECT run_id, "key", value FROM {t.tags.name}'
 
 
 def load_runs(conn: Connection, rows: Sequence[Any], points: dict[str, list[LatestMetric]] | None = None) -> list[Run]:
@@ -171,17 +169,10 @@ def load_runs(conn: Connection, rows: Sequence[Any], points: dict[str, list[Late
     params: dict[str, dict[str, str]] = defaultdict(dict)
     tags: dict[str, dict[str, str]] = defaultdict(dict)
     latest: dict[str, list[LatestMetric]] = {}
-    if len(ids) == 1:  # one run (get, update, end): plain equality, statements built once
-        for run_id, k, v in conn.execute(_PARAMS_ONE, {"run_id": ids[0]}):
-            params[run_id][k] = v
-        for run_id, k, v in conn.execute(_TAGS_ONE, {"run_id": ids[0]}):
-            tags[run_id][k] = v
-    elif ids:
-        # .all(): one fetchall instead of a fetchone per row (a search page has thousands of rows)
-        for run_id, k, v in conn.execute(_PARAMS_MANY, {"run_ids": ids}).all():
-            params[run_id][k] = v
-        for run_id, k, v in conn.execute(_TAGS_MANY, {"run_ids": ids}).all():
-            tags[run_id][k] = v
+    for run_id, k, v in rows_for_ids(conn, _SELECT_PARAMS, "run_id", ids):
+        params[run_id][k] = v
+    for run_id, k, v in rows_for_ids(conn, _SELECT_TAGS, "run_id", ids):
+        tags[run_id][k] = v
     if ids:
         latest = latest_by_run(conn, ids)
         if points is not None:

@@ -50,7 +50,8 @@ runs = Table(
     Column("description", Text, nullable=True),
     Column("lifecycle", String(16), nullable=False),
     Column("deleted_at", BigInteger, nullable=True),
-    Index("ix_runs_experiment_lifecycle_start", "experiment_id", "lifecycle", "start_time"),
+    # skewed: one experiment often holds most runs (see store._stats), so SQLite plans for the largest
+    Index("ix_runs_experiment_lifecycle_start", "experiment_id", "lifecycle", "start_time", info={"skewed": True}),
     Index("ix_runs_parent", "parent_id"),
 )
 
