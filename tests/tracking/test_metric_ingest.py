@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import fresh_pg_database
-from treadle.store import Store
+from treadle.store import Store, _sql
 from treadle.tracking import Metric, TrackingService
 from treadle.tracking import _tables as t
 from treadle.tracking._metrics import _CHUNK, ROLLUP_WIDTHS
@@ -98,3 +98,23 @@ def test_rollups_and_latest_match_the_points(tracking: TrackingService) -> None:
         assert latest[key].value == last.value or (math.isnan(latest[key].value) and math.isnan(last.value))
     history = tracking.get_metric_history(run, "loss")
     assert history.steps == [p.step for p in loss]
+
+
+def test_pages_larger_than_one_in_list(tracking: TrackingService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_sql, "MAX_IN_LIST", 7)  # a page's reads then take three statements each
+    exp = tracking.create_experiment("pages")
+    for i in range(20):
+        run = tracking.create_run(exp.id, name=f"r{i:02d}")
+        tracking.log_batch(
+            run.id,
+            metrics=[Metric(key="m", value=float(i), step=i, timestamp=5)],
+            params={"i": str(i)},
+            tags={"t": f"x{i}"},
+        )
+    page = tracking.search_runs([exp.id], order_by=["name"], max_results=20, with_points=True)
+    assert [r.name for r in page.runs] == [f"r{i:02d}" for i in range(20)]
+    for i, r in enumerate(page.runs):
+        assert (r.params, r.tags["t"], r.metrics) == ({"i": str(i)}, f"x{i}", {"m": float(i)})
+        assert page.points is not None and [tuple(p) for p in page.points[r.id]] == [("m", float(i), i, 5)]
+    latest = tracking.latest_metrics([r.id for r in page.runs])
+    assert [points[0].value for points in latest.values()] == [float(i) for i in range(20)]
