@@ -16,9 +16,27 @@ from treadle.errors import InvalidArgument, NotFound
 def test_show_everything_about_a_run(ok: Ok, seeded: Seeded) -> None:
     text = ok("runs", "show", seeded.fast)
     for expected in (
-        seeded.fast, "fast", "exp-a (1)", "FINISHED", "params", "lr", "0.1", "epochs",
-        "metrics", "latest", "acc", "0.9", "tags", "owner", "ada", "inputs", "sklearn://iris",
-        "artifacts (3)", "notes/readme.txt", "model/weights.bin", "config.json",
+        seeded.fast,
+        "fast",
+        "exp-a (1)",
+        "FINISHED",
+        "params",
+        "lr",
+        "0.1",
+        "epochs",
+        "metrics",
+        "latest",
+        "acc",
+        "0.9",
+        "tags",
+        "owner",
+        "ada",
+        "inputs",
+        "sklearn://iris",
+        "artifacts (3)",
+        "notes/readme.txt",
+        "model/weights.bin",
+        "config.json",
     ):
         assert expected in text, expected
 
@@ -33,9 +51,11 @@ def test_show_by_prefix_and_errors(ok: Ok, cli: Invoke, seeded: Seeded) -> None:
     assert seeded.slow in ok("runs", "show", seeded.slow[:6].upper())
     assert_user_error(cli("runs", "show", "nope"), "run 'nope' does not exist")
     assert_user_error(cli("runs", "show", "abc"), "does not exist")  # too short to be a prefix
-    unused = next(p for p in ("0000", "1111", "2222", "3333") if not any(
-        r.startswith(p) for r in (seeded.fast, seeded.slow, seeded.child, seeded.other)
-    ))
+    unused = next(
+        p
+        for p in ("0000", "1111", "2222", "3333")
+        if not any(r.startswith(p) for r in (seeded.fast, seeded.slow, seeded.child, seeded.other))
+    )
     assert_user_error(cli("runs", "show", unused), f"no run id starts with '{unused}'")
 
 

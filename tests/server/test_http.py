@@ -110,7 +110,7 @@ def test_run_file_download_and_traversal(http: httpx.Client, server: str) -> Non
     attachment = http.get(f"/api/v1/runs/{run.id}/artifacts/docs/readme.txt", params={"download": 1})
     assert "attachment" in attachment.headers["content-disposition"]
     client.log_text(run.id, "weights", 'модель "v1".txt')
-    named = http.get(f"/api/v1/runs/{run.id}/artifacts/модель \"v1\".txt", params={"download": 1})
+    named = http.get(f'/api/v1/runs/{run.id}/artifacts/модель "v1".txt', params={"download": 1})
     assert named.status_code == 200 and named.text == "weights"
     disposition = named.headers["content-disposition"]
     assert 'filename="______ _v1_.txt"' in disposition and "filename*=UTF-8''%D0%BC" in disposition

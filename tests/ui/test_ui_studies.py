@@ -189,7 +189,7 @@ def test_importance_needs_completed_trials(http: httpx.Client, seeded: StudySeed
     assert "needs at least two completed trials" in text and "<svg" not in text
     page = http.get("/studies/lone").text
     assert 'id="best-value">' in page and page.count("<circle ") == 1
-    assert "hx-trigger=\"every" not in page  # nothing running: the page stays still
+    assert 'hx-trigger="every' not in page  # nothing running: the page stays still
     lone.ask()  # a trial starts and is not finished yet: the page follows the study
     page = http.get("/studies/lone").text
     assert 'hx-get="/studies/lone" hx-trigger="every 5s"' in page and 'hx-select="#study-panel"' in page
