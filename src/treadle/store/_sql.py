@@ -45,7 +45,7 @@ def placeholders(paramstyle: str, count: int) -> str:
     return ",".join(["?" if paramstyle == "qmark" else "%s"] * count)
 
 
-def driver_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+def driver_rows(conn: Connection, sql: str, params: Sequence[Any]) -> Sequence[tuple[Any, ...]]:
     """Rows of driver SQL as the driver returns them, in ``conn``'s transaction.
 
     For hot reads of thousands of small rows (a search page's params, tags and latest metrics):
@@ -55,8 +55,8 @@ def driver_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple
     """
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(sql, tuple(params))
-        return list(cursor.fetchall())
+        cursor.execute(sql, params)  # a list or tuple as it is: no copy of a 6,000-value insert
+        return cursor.fetchall()
     finally:
         cursor.close()
 

@@ -15,6 +15,7 @@ from sqlalchemy.sql import Select
 from treadle.errors import InvalidArgument
 from treadle.tracking import _tables as t
 from treadle.tracking._filter import BoolOp, Compare, Field, parse_field, parse_filter
+from treadle.tracking._store import lifecycle_filter
 
 _NUMERIC_OPS = {"=", "!=", "<", "<=", ">", ">="}
 _STRING_OPS = {"=", "!=", "like", "ilike", "in", "not in"}
@@ -154,9 +155,7 @@ def search_statement(
     Limit and offset are bound at execution (``limit``, ``offset``). Statements are immutable, so
     sharing them between threads is safe; a filter that does not parse raises and is not cached."""
     r = t.runs
-    query = select(r)
-    if view != "all":
-        query = query.where(r.c.lifecycle == view)
+    query = select(r).where(*lifecycle_filter(view, r.c.lifecycle))
     if experiment_pks:
         query = query.where(r.c.experiment_id.in_(experiment_pks))
     query = apply_order(apply_filter(query, filter), list(order_by))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from treadle.artifacts import (
@@ -50,6 +50,7 @@ from treadle.tracking._store import (
     check_value,
     experiment_head,
     experiment_pk,
+    lifecycle_filter,
     load_experiment,
     load_experiments,
     load_runs,
@@ -82,10 +83,6 @@ def _upsert_tags(dialect: str) -> Any:
 
 def run_manifest(run_id: str) -> str:
     return f"run/{run_id}"
-
-
-def _lifecycle_filter(view: ViewType, column: ColumnElement[str]) -> list[ColumnElement[bool]]:
-    return [] if view == "all" else [column == view]
 
 
 class TrackingService(Service):
@@ -143,7 +140,7 @@ class TrackingService(Service):
         """Experiments, newest first."""
         e = t.experiments
         with self._store.read() as conn:
-            rows = conn.execute(select(e).where(*_lifecycle_filter(view, e.c.lifecycle)).order_by(e.c.id.desc())).all()
+            rows = conn.execute(select(e).where(*lifecycle_filter(view, e.c.lifecycle)).order_by(e.c.id.desc())).all()
             return load_experiments(conn, rows)
 
     @operation

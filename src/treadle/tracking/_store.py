@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import ColumnElement, Connection, bindparam, select
 
 from treadle.errors import InvalidArgument, NotFound
 from treadle.store import rows_for_ids
@@ -155,6 +155,11 @@ def run_row(conn: Connection, run_id: str) -> Any:
     if row is None:
         raise NotFound(f"run {run_id!r} does not exist")
     return row
+
+
+def lifecycle_filter(view: str, column: ColumnElement[str]) -> list[ColumnElement[bool]]:
+    """The WHERE terms of a view ("active", "deleted" or "all") over a lifecycle column."""
+    return [] if view == "all" else [column == view]
 
 
 # driver rows: a search page reads thousands of these (see store.driver_rows)

@@ -98,7 +98,7 @@ def run_json(r: Run, points: Sequence[LatestMetric] | None = None) -> dict[str, 
         info["end_time"] = r.end_time
     data = {
         # treadle keeps the latest point per key; MLflow's run data shows that point
-        "metrics": [{"key": k, "value": double(v), "timestamp": ts, "step": step} for k, v, step, ts in points],
+        "metrics": [metric_json(k, v, step, ts) for k, v, step, ts in points],
         "params": tag_list(r.params),
         "tags": tag_list(tags),
     }
